@@ -1,0 +1,28 @@
+// Which FullyConnected kernels exist, which this CPU runs, and which one a model uses.
+// Preference order is best first; PYEDGE_KERNEL (read by the caller) forces one by name.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pyedge/fully_connected.h"
+
+namespace pyedge {
+
+using FullyConnectedFactory = std::unique_ptr<FullyConnected> (*)(const FullyConnectedParams&);
+
+struct KernelInfo {
+  std::string name;              // "avx512vnni", "avx2", "neondot", "neon", "scalar"
+  bool compiled = false;         // built into this binary
+  bool supported = false;        // compiled and this CPU can run it
+  FullyConnectedFactory make = nullptr;  // null unless compiled
+};
+
+// Every kernel name pyedge knows, best first, with what this binary and CPU can do.
+std::vector<KernelInfo> list_kernels();
+
+// The kernel named `forced`, or the best supported one when `forced` is empty. Throws
+// std::invalid_argument naming the choices when `forced` is unknown or cannot run here.
+KernelInfo select_kernel(const std::string& forced);
+
+}  // namespace pyedge

@@ -1,0 +1,71 @@
+// The plan executor: quantize float rows, run a chain of int8 layers over tiles of rows while
+// the activations stay in cache, dequantize. Built once per model; const and thread-safe after.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "pyedge/kernel_registry.h"
+#include "pyedge/softmax_s8.h"
+#include "pyedge/thread_pool.h"
+
+namespace pyedge {
+
+// One int8 -> int8 step of the plan, over rows of `input_depth()` bytes.
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual int input_depth() const = 0;
+  virtual int output_depth() const = 0;
+  virtual void run(const int8_t* input, int rows, int8_t* output) const = 0;
+};
+
+std::unique_ptr<Layer> make_fully_connected_layer(const FullyConnectedParams& params,
+                                                  FullyConnectedFactory kernel);
+// LOGISTIC / TANH on int8: table[x + 128], computed at load with the reference arithmetic.
+std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth);
+std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
+                                          int depth);
+
+struct Quantization {
+  float scale = 1.0f;
+  int32_t zero_point = 0;
+};
+
+// TFLite's QUANTIZE of one value: round(x / scale) half away from zero, + zero point, clamp.
+// Returns false for NaN or Inf (the caller rejects the row).
+bool quantize_row(const float* x, int n, Quantization q, int8_t* out);
+
+class Plan {
+ public:
+  Plan(int input_depth, Quantization input, Quantization output,
+       std::vector<std::unique_ptr<Layer>> layers, int num_threads);
+
+  int input_depth() const { return input_depth_; }
+  int output_depth() const { return output_depth_; }
+  int num_threads() const { return pool_ ? pool_->size() : 1; }
+
+  // Float rows in, dequantized rows out. Returns -1, or the index of the first row holding
+  // NaN or Inf (the output is then unspecified).
+  int64_t run(const float* input, int64_t rows, float* output) const;
+  // Already quantized rows in (an int8-input model), dequantized rows out.
+  void run(const int8_t* input, int64_t rows, float* output) const;
+  // The int8 input followed by every layer's int8 output, for the whole batch (tests, debugging).
+  std::vector<std::vector<int8_t>> trace(const int8_t* input, int64_t rows) const;
+
+ private:
+  template <typename In>
+  int64_t run_rows(const In* input, int64_t begin, int64_t end, float* output) const;
+  template <typename In>
+  int64_t run_parallel(const In* input, int64_t rows, float* output) const;
+
+  int input_depth_;
+  int output_depth_;
+  int max_depth_;
+  Quantization input_, output_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  int64_t macs_per_row_ = 0;
+  std::unique_ptr<ThreadPool> pool_;  // null when num_threads == 1
+};
+
+}  // namespace pyedge

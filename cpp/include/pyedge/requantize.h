@@ -1,0 +1,24 @@
+// Requantization of an int32 accumulator to int8: the one rounding rule every kernel shares.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+namespace pyedge {
+
+// TFLite's MultiplyByQuantizedMultiplier with single rounding: multiplier is a Q31 value
+// in [2^30, 2^31) (or 0), shift follows TFLite (positive = left), in [-31, 30]. Rounds half
+// up (towards +inf) once, from the exact 64-bit product. DESIGN.md: this is what LiteRT's
+// BUILTIN_REF kernels compute; the double-rounding variant differs by 1 LSB on ~2 % of outputs.
+inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift) {
+  const int total_shift = 31 - shift;  // in [1, 62]
+  const int64_t round = int64_t{1} << (total_shift - 1);
+  return static_cast<int32_t>((int64_t{x} * multiplier + round) >> total_shift);
+}
+
+inline int8_t requantize(int32_t acc, int32_t multiplier, int shift, int32_t output_zero_point,
+                         int32_t activation_min, int32_t activation_max) {
+  const int32_t scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_zero_point;
+  return static_cast<int8_t>(std::min(std::max(scaled, activation_min), activation_max));
+}
+
+}  // namespace pyedge

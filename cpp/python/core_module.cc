@@ -1,0 +1,201 @@
+// pyedge._core: the thin pybind11 layer. Converts the plan Python built into C++ layers once,
+// and makes predict one call: check the input, release the GIL, run, return a float32 array.
+// C++ errors become Python errors here (std::invalid_argument -> ValueError).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "pyedge/kernel_registry.h"
+#include "pyedge/plan.h"
+
+namespace py = pybind11;
+using pyedge::Plan;
+
+namespace {
+
+template <typename T>
+py::array_t<T, py::array::c_style | py::array::forcecast> array_of(const py::dict& d,
+                                                                    const char* key, size_t size) {
+  auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(d[key]);
+  if (!a || static_cast<size_t>(a.size()) != size)
+    throw std::invalid_argument(std::string("layer field '") + key + "' must hold " +
+                                std::to_string(size) + " values");
+  return a;
+}
+
+std::string shape_text(const std::vector<py::ssize_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+class NativeModel {
+ public:
+  NativeModel(const py::dict& spec, int num_threads, const std::string& kernel)
+      : kernel_(pyedge::select_kernel(kernel)), int8_input_(spec["int8_input"].cast<bool>()) {
+    for (auto d : spec["feature_shape"]) feature_shape_.push_back(d.cast<py::ssize_t>());
+    std::vector<std::unique_ptr<pyedge::Layer>> layers;
+    for (auto item : spec["layers"]) {
+      py::dict d = item.cast<py::dict>();
+      const auto kind = d["kind"].cast<std::string>();
+      const int k = d["input_depth"].cast<int>(), n = d["output_depth"].cast<int>();
+      if (kind == "fully_connected") {
+        auto w = array_of<int8_t>(d, "weights", size_t(n) * k);
+        auto bias = array_of<int32_t>(d, "bias", n);
+        auto mult = array_of<int32_t>(d, "multiplier", n);
+        auto shift = array_of<int32_t>(d, "shift", n);
+        for (py::ssize_t i = 0; i < n; ++i)
+          if (mult.at(i) < 0 || shift.at(i) < -31 || shift.at(i) > 30)
+            throw std::invalid_argument("requantization multiplier or shift out of range");
+        pyedge::FullyConnectedParams p;
+        p.input_depth = k;
+        p.output_depth = n;
+        p.weights = w.data();
+        p.bias = bias.data();
+        p.multiplier = mult.data();
+        p.shift = shift.data();
+        p.input_zero_point = d["input_zero_point"].cast<int32_t>();
+        p.output_zero_point = d["output_zero_point"].cast<int32_t>();
+        p.activation_min = d["activation_min"].cast<int32_t>();
+        p.activation_max = d["activation_max"].cast<int32_t>();
+        layers.push_back(pyedge::make_fully_connected_layer(p, kernel_.make));
+      } else if (kind == "lookup_table") {
+        layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
+      } else if (kind == "softmax") {
+        pyedge::SoftmaxS8Params p{d["input_multiplier"].cast<int32_t>(),
+                                  d["input_left_shift"].cast<int32_t>(),
+                                  d["diff_min"].cast<int32_t>()};
+        layers.push_back(
+            pyedge::make_softmax_layer(array_of<int32_t>(d, "exp_table", 256).data(), p, n));
+      } else {
+        throw std::invalid_argument("unknown layer kind '" + kind + "'");
+      }
+    }
+    pyedge::Quantization in{spec["input_scale"].cast<float>(), spec["input_zero_point"].cast<int32_t>()};
+    pyedge::Quantization out{spec["output_scale"].cast<float>(), spec["output_zero_point"].cast<int32_t>()};
+    input_q_ = in;
+    plan_ = std::make_unique<Plan>(spec["input_depth"].cast<int>(), in, out, std::move(layers),
+                                   num_threads);
+  }
+
+  py::array_t<float> predict(const py::handle& x) const {
+    py::ssize_t rows;
+    bool single;
+    py::array a = checked_input(x, &rows, &single);
+    std::vector<py::ssize_t> out_shape;
+    if (!single) out_shape.push_back(rows);
+    out_shape.push_back(plan_->output_depth());
+    py::array_t<float> y(out_shape);
+    float* out = y.mutable_data();
+    int64_t bad = -1;
+    if (int8_input_ && a.dtype().is(py::dtype::of<int8_t>())) {
+      auto q = py::array_t<int8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+      py::gil_scoped_release release;
+      plan_->run(q.data(), rows, out);
+    } else {
+      auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
+      if (!f) throw py::error_already_set();
+      py::gil_scoped_release release;
+      bad = plan_->run(f.data(), rows, out);
+    }
+    if (bad >= 0)
+      throw py::value_error("input row " + std::to_string(bad) +
+                            " contains NaN or Inf; predict() accepts finite values only");
+    return y;
+  }
+
+  // The int8 input and each layer's int8 output, as a list of (rows, depth) arrays.
+  py::list trace(const py::handle& x) const {
+    py::ssize_t rows;
+    bool single;
+    py::array a = checked_input(x, &rows, &single);
+    std::vector<int8_t> quantized;
+    const int8_t* q;
+    py::array_t<int8_t, py::array::c_style | py::array::forcecast> q_in;
+    if (int8_input_ && a.dtype().is(py::dtype::of<int8_t>())) {
+      q_in = py::array_t<int8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+      q = q_in.data();
+    } else {
+      auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
+      quantized.resize(size_t(rows) * plan_->input_depth());
+      for (py::ssize_t r = 0; r < rows; ++r)
+        if (!pyedge::quantize_row(f.data() + r * plan_->input_depth(), plan_->input_depth(),
+                                  input_q_, quantized.data() + r * plan_->input_depth()))
+          throw py::value_error("input row " + std::to_string(r) +
+                                " contains NaN or Inf; predict() accepts finite values only");
+      q = quantized.data();
+    }
+    py::list result;
+    for (auto& t : plan_->trace(q, rows)) {
+      py::array_t<int8_t> arr({rows, static_cast<py::ssize_t>(rows ? t.size() / rows : 0)});
+      std::copy(t.begin(), t.end(), arr.mutable_data());
+      result.append(arr);
+    }
+    return result;
+  }
+
+  const std::string& kernel() const { return kernel_.name; }
+  int num_threads() const { return plan_->num_threads(); }
+
+ private:
+  // Shape and dtype checks shared by predict and trace; the messages match pyedge/_inputs.py.
+  py::array checked_input(const py::handle& x, py::ssize_t* rows, bool* single) const {
+    py::array a = py::array::ensure(x);
+    if (!a) {
+      PyErr_Clear();
+      throw py::type_error("predict() needs a NumPy array or a nested sequence of numbers");
+    }
+    const char kind = a.dtype().kind();
+    if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
+      throw py::type_error("predict() needs numbers, got an array of dtype " +
+                           py::str(a.dtype()).cast<std::string>());
+    const auto nd = static_cast<size_t>(a.ndim());
+    std::vector<py::ssize_t> shape(a.shape(), a.shape() + nd);
+    const size_t f = feature_shape_.size();
+    *single = nd == f && shape == feature_shape_;
+    const bool batch = nd == f + 1 && std::equal(feature_shape_.begin(), feature_shape_.end(),
+                                                 shape.begin() + 1);
+    if (!*single && !batch) {
+      std::vector<py::ssize_t> with_rows{-1};
+      with_rows.insert(with_rows.end(), feature_shape_.begin(), feature_shape_.end());
+      std::string expected = shape_text(with_rows);
+      expected.replace(1, 2, "rows");
+      throw py::value_error("expected input of shape " + expected + " or " +
+                            shape_text(feature_shape_) + ", got " + shape_text(shape));
+    }
+    *rows = *single ? 1 : shape[0];
+    return a;
+  }
+
+  pyedge::KernelInfo kernel_;
+  bool int8_input_;
+  std::vector<py::ssize_t> feature_shape_;
+  pyedge::Quantization input_q_;
+  std::unique_ptr<Plan> plan_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyedge's C++ core: int8 plan executor and SIMD kernels";
+  py::class_<NativeModel>(m, "NativeModel")
+      .def(py::init<const py::dict&, int, const std::string&>(), py::arg("spec"),
+           py::arg("num_threads"), py::arg("kernel") = "")
+      .def("predict", &NativeModel::predict, py::arg("x"),
+           "Float rows (or int8 rows for an int8-input model) -> float32 outputs.")
+      .def("trace", &NativeModel::trace, py::arg("x"))
+      .def_property_readonly("kernel", &NativeModel::kernel)
+      .def_property_readonly("num_threads", &NativeModel::num_threads);
+  m.def("kernels", [] {
+    py::list result;
+    for (const auto& k : pyedge::list_kernels())
+      result.append(py::dict(py::arg("name") = k.name, py::arg("compiled") = k.compiled,
+                             py::arg("supported") = k.supported));
+    return result;
+  }, "Every kernel pyedge knows, best first: compiled into this build? runnable on this CPU?");
+  m.def("select_kernel", [](const std::string& forced) { return pyedge::select_kernel(forced).name; },
+        py::arg("forced") = "");
+}

@@ -1,0 +1,66 @@
+// CPU feature detection: cpuid + xgetbv on x86 (the OS must save the wide registers, not
+// only the CPU support them), getauxval on Linux/ARM.
+#include "pyedge/cpu_features.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#elif defined(__linux__) && (defined(__aarch64__) || defined(__arm__))
+#include <sys/auxv.h>
+#endif
+
+namespace pyedge {
+
+#if defined(__x86_64__) || defined(__i386__)
+namespace {
+unsigned long long read_xcr0() {
+  unsigned int eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+}  // namespace
+
+CpuFeatures detect_cpu_features() {
+  CpuFeatures f;
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const bool osxsave = ecx & (1u << 27);
+  const bool avx = ecx & (1u << 28);
+  if (!osxsave || !avx) return f;
+  const unsigned long long xcr0 = read_xcr0();
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;             // SSE + AVX state
+  const bool zmm_state = (xcr0 & 0xE6) == 0xE6;           // + opmask, ZMM0-15 hi, ZMM16-31
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+  f.avx2 = ymm_state && (ebx & (1u << 5));
+  const bool avx512f = ebx & (1u << 16), avx512dq = ebx & (1u << 17);
+  const bool avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
+  const bool avx512vnni = ecx & (1u << 11);
+  f.avx512vnni = zmm_state && f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && avx512vnni;
+  return f;
+}
+
+#elif defined(__linux__) && defined(__aarch64__)
+CpuFeatures detect_cpu_features() {
+  CpuFeatures f;
+  f.neon = true;  // Advanced SIMD is mandatory in armv8-a
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+  f.dotprod = getauxval(AT_HWCAP) & HWCAP_ASIMDDP;
+  return f;
+}
+
+#elif defined(__linux__) && defined(__arm__)
+CpuFeatures detect_cpu_features() {
+  CpuFeatures f;
+#ifndef HWCAP_NEON
+#define HWCAP_NEON (1 << 12)
+#endif
+  f.neon = getauxval(AT_HWCAP) & HWCAP_NEON;
+  return f;
+}
+
+#else
+CpuFeatures detect_cpu_features() { return {}; }
+#endif
+
+}  // namespace pyedge

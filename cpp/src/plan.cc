@@ -1,0 +1,199 @@
+#include "pyedge/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace pyedge {
+namespace {
+
+// Activations of one tile live in two stack buffers of this size (no allocation per call);
+// a tile holds as many rows as fit, at most kMaxTileRows.
+constexpr int kScratchBytes = 16 * 1024;
+constexpr int kMaxTileRows = 64;
+// Below this much work per call, waking other threads costs more than it saves.
+constexpr int64_t kMinMacsPerThread = 1 << 17;
+
+class FullyConnectedLayer final : public Layer {
+ public:
+  FullyConnectedLayer(const FullyConnectedParams& p, FullyConnectedFactory kernel)
+      : k_(p.input_depth), n_(p.output_depth), kernel_(kernel(p)) {}
+  int input_depth() const override { return k_; }
+  int output_depth() const override { return n_; }
+  void run(const int8_t* in, int rows, int8_t* out) const override { kernel_->run(in, rows, out); }
+
+ private:
+  int k_, n_;
+  std::unique_ptr<FullyConnected> kernel_;
+};
+
+class LookupTableLayer final : public Layer {
+ public:
+  LookupTableLayer(const int8_t* table, int depth) : depth_(depth) {
+    std::copy(table, table + 256, table_);
+  }
+  int input_depth() const override { return depth_; }
+  int output_depth() const override { return depth_; }
+  void run(const int8_t* in, int rows, int8_t* out) const override {
+    const int64_t n = int64_t{rows} * depth_;
+    for (int64_t i = 0; i < n; ++i) out[i] = table_[in[i] + 128];
+  }
+
+ private:
+  int depth_;
+  int8_t table_[256];
+};
+
+class SoftmaxLayer final : public Layer {
+ public:
+  SoftmaxLayer(const int32_t* exp_table, const SoftmaxS8Params& params, int depth)
+      : depth_(depth), softmax_(exp_table, params) {}
+  int input_depth() const override { return depth_; }
+  int output_depth() const override { return depth_; }
+  void run(const int8_t* in, int rows, int8_t* out) const override {
+    softmax_.run(in, rows, depth_, out);
+  }
+
+ private:
+  int depth_;
+  SoftmaxS8 softmax_;
+};
+
+void dequantize_row(const int8_t* q, int n, Quantization p, float* out) {
+  // TFLite computes float(double(scale) * (q - zp)); both products are exact before the one
+  // rounding to float (|q - zp| < 2^9, scale has 24 bits), so float math gives the same bits.
+  for (int i = 0; i < n; ++i) out[i] = p.scale * static_cast<float>(int32_t{q[i]} - p.zero_point);
+}
+
+}  // namespace
+
+std::unique_ptr<Layer> make_fully_connected_layer(const FullyConnectedParams& params,
+                                                  FullyConnectedFactory kernel) {
+  return std::make_unique<FullyConnectedLayer>(params, kernel);
+}
+std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth) {
+  return std::make_unique<LookupTableLayer>(table, depth);
+}
+std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
+                                          int depth) {
+  return std::make_unique<SoftmaxLayer>(exp_table, params, depth);
+}
+
+bool quantize_row(const float* x, int n, Quantization q, int8_t* out) {
+  bool finite = true;
+  for (int i = 0; i < n; ++i) {
+    finite &= std::isfinite(x[i]);
+    // The reference divides in float (no reciprocal: that would round differently).
+    float t = x[i] / q.scale;
+    t = std::min(std::max(t, -512.0f), 512.0f);  // saturate before the int conversion
+    float r = std::trunc(t);
+    if (std::fabs(t - r) >= 0.5f) r += std::copysign(1.0f, t);  // half away from zero
+    const int32_t v = static_cast<int32_t>(r) + q.zero_point;
+    out[i] = static_cast<int8_t>(std::min(std::max(v, -128), 127));
+  }
+  return finite;
+}
+
+Plan::Plan(int input_depth, Quantization input, Quantization output,
+           std::vector<std::unique_ptr<Layer>> layers, int num_threads)
+    : input_depth_(input_depth), output_depth_(input_depth), max_depth_(input_depth),
+      input_(input), output_(output), layers_(std::move(layers)) {
+  for (const auto& layer : layers_) {
+    if (layer->input_depth() != output_depth_)
+      throw std::invalid_argument("layer input depth " + std::to_string(layer->input_depth()) +
+                                  " does not follow the previous depth " +
+                                  std::to_string(output_depth_));
+    output_depth_ = layer->output_depth();
+    max_depth_ = std::max(max_depth_, output_depth_);
+    macs_per_row_ += int64_t{layer->input_depth()} * layer->output_depth();
+  }
+  if (num_threads < 1) throw std::invalid_argument("num_threads must be >= 1");
+  if (num_threads > 1) pool_ = std::make_unique<ThreadPool>(num_threads);
+}
+
+template <typename In>
+int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* output) const {
+  alignas(64) int8_t stack_a[kScratchBytes], stack_b[kScratchBytes];
+  std::vector<int8_t> heap_a, heap_b;  // only for layers wider than the stack buffers
+  int8_t* a = stack_a;
+  int8_t* b = stack_b;
+  int tile = std::min<int64_t>(kMaxTileRows, kScratchBytes / max_depth_);
+  if (tile < 1) {
+    tile = 1;
+    heap_a.resize(max_depth_);
+    heap_b.resize(max_depth_);
+    a = heap_a.data();
+    b = heap_b.data();
+  }
+  for (int64_t row = begin; row < end; row += tile) {
+    const int rows = static_cast<int>(std::min<int64_t>(tile, end - row));
+    const int8_t* current;
+    if constexpr (std::is_same_v<In, float>) {
+      for (int r = 0; r < rows; ++r) {
+        if (!quantize_row(input + (row + r) * input_depth_, input_depth_, input_,
+                          a + int64_t{r} * input_depth_))
+          return row + r;
+      }
+      current = a;
+    } else {
+      current = input + row * input_depth_;
+    }
+    for (const auto& layer : layers_) {
+      int8_t* next = current == a ? b : a;
+      layer->run(current, rows, next);
+      current = next;
+    }
+    for (int r = 0; r < rows; ++r)
+      dequantize_row(current + int64_t{r} * output_depth_, output_depth_, output_,
+                     output + (row + r) * output_depth_);
+  }
+  return -1;
+}
+
+template <typename In>
+int64_t Plan::run_parallel(const In* input, int64_t rows, float* output) const {
+  const int64_t by_work = rows * std::max<int64_t>(macs_per_row_, 1) / kMinMacsPerThread;
+  const int threads = static_cast<int>(std::min<int64_t>({num_threads(), by_work, rows}));
+  if (threads <= 1) return run_rows(input, 0, rows, output);
+  struct Context {
+    const Plan* plan;
+    const In* input;
+    float* output;
+    int64_t rows;
+    int chunks;
+    std::atomic<int64_t> first_bad;
+  } context{this, input, output, rows, threads, {rows}};
+  pool_->run(threads, [](void* p, int chunk) {
+    auto* c = static_cast<Context*>(p);
+    const int64_t begin = c->rows * chunk / c->chunks, end = c->rows * (chunk + 1) / c->chunks;
+    const int64_t bad = c->plan->run_rows(c->input, begin, end, c->output);
+    if (bad < 0) return;
+    int64_t seen = c->first_bad.load();
+    while (bad < seen && !c->first_bad.compare_exchange_weak(seen, bad)) {
+    }
+  }, &context);
+  const int64_t bad = context.first_bad.load();
+  return bad < rows ? bad : -1;
+}
+
+int64_t Plan::run(const float* input, int64_t rows, float* output) const {
+  return run_parallel(input, rows, output);
+}
+
+void Plan::run(const int8_t* input, int64_t rows, float* output) const {
+  run_parallel(input, rows, output);
+}
+
+std::vector<std::vector<int8_t>> Plan::trace(const int8_t* input, int64_t rows) const {
+  std::vector<std::vector<int8_t>> tensors;
+  tensors.emplace_back(input, input + rows * input_depth_);
+  for (const auto& layer : layers_) {
+    std::vector<int8_t> next(rows * layer->output_depth());
+    if (rows > 0) layer->run(tensors.back().data(), static_cast<int>(rows), next.data());
+    tensors.push_back(std::move(next));
+  }
+  return tensors;
+}
+
+}  // namespace pyedge

@@ -1,0 +1,68 @@
+#include "pyedge/thread_pool.h"
+
+#include <algorithm>
+
+namespace pyedge {
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::work_on(Job* job) {
+  for (;;) {
+    const int t = job->next.fetch_add(1);
+    if (t >= job->tasks) return;
+    job->fn(job->context, t);
+    job->done.fetch_add(1);
+  }
+}
+
+void ThreadPool::forget(Job* job) {
+  auto it = std::find(jobs_.begin(), jobs_.end(), job);
+  if (it != jobs_.end()) jobs_.erase(it);
+}
+
+void ThreadPool::worker_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    if (stopping_) return;
+    Job* job = jobs_.front();
+    ++job->users;  // the caller keeps the job (on its stack) alive until users drops to 0
+    lock.unlock();
+    work_on(job);
+    lock.lock();
+    --job->users;
+    forget(job);  // every task is claimed: nobody else should pick it up
+    finished_.notify_all();
+  }
+}
+
+void ThreadPool::run(int tasks, TaskFn fn, void* context) {
+  Job job;
+  job.fn = fn;
+  job.context = context;
+  job.tasks = tasks;
+  if (!workers_.empty() && tasks > 1) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.push_back(&job);
+    }
+    wake_.notify_all();
+  }
+  work_on(&job);
+  std::unique_lock<std::mutex> lock(mutex_);
+  forget(&job);
+  finished_.wait(lock, [&] { return job.done.load() == tasks && job.users == 0; });
+}
+
+}  // namespace pyedge

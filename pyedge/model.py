@@ -1,0 +1,226 @@
+"""pyedge.Model: load a .tflite file once, predict with one call, from any thread."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._inputs import as_batch
+from .interpreter import InterpreterBackend, find_interpreter
+from .plan import InvalidModel, Plan, UnsupportedModel, build_plan
+from .reference import ReferenceBackend
+from .tflite_reader import Graph, read_model
+
+BACKENDS = ("auto", "native", "reference", "interpreter")
+INSTALL_HINT = 'pip install "pyedge[litert]"  (or tflite-runtime, or tensorflow)'
+
+
+def _core():
+    """The C++ extension, or the ImportError that says why it cannot load."""
+    try:
+        from . import _core as core
+    except ImportError as error:
+        return error
+    return core
+
+
+def default_num_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def kernels() -> list[dict]:
+    """Every kernel pyedge knows, best first: compiled into this build, supported by this CPU,
+    and the one models use now (PYEDGE_KERNEL forces one)."""
+    core = _core()
+    if isinstance(core, ImportError):
+        return []
+    selected = core.select_kernel(os.environ.get("PYEDGE_KERNEL", ""))
+    return [dict(k, selected=k["name"] == selected) for k in core.kernels()]
+
+
+class Model:
+    """An int8 TFLite model, ready to predict.
+
+    source: a path to a .tflite file, or the model's bytes.
+    backend: "auto" (native when every op is supported and the extension loads, else a TFLite
+        interpreter, else the NumPy reference), or force "native", "interpreter", "reference".
+    num_threads: threads for large batches (default: the CPUs this process may use); results
+        never depend on it.
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes, backend: str = "auto",
+                 num_threads: int | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if num_threads is None:
+            num_threads = default_num_threads()
+        if int(num_threads) < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self._requested = (backend, int(num_threads))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            content, name = bytes(source), "model bytes"
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise FileNotFoundError(f"no model file at {str(path)!r}")
+            content, name = path.read_bytes(), str(path)
+        self._content = content
+        self.source = name
+        self.graph: Graph = read_model(content, name)
+        self.metadata: dict[str, bytes] = self.graph.metadata
+        self.plan: Plan | None = None
+        unsupported: list[str] = []
+        try:
+            self.plan = build_plan(self.graph)
+        except UnsupportedModel as error:
+            unsupported = error.reasons
+        except InvalidModel as error:
+            raise ValueError(f"{name}: inconsistent TFLite model: {error}") from None
+        self._native = None
+        self._backend = None
+        self.backend = self._choose_backend(backend, int(num_threads), unsupported)
+        if self._native is not None:
+            # The bound C++ method itself: checks, quantizes, runs and dequantizes in one call,
+            # with no Python frame in between (a batch-1 predict takes about a microsecond).
+            self.predict = self._native.predict
+
+    def _choose_backend(self, backend: str, num_threads: int, unsupported: list[str]) -> str:
+        why_not_native = ""
+        if unsupported:
+            why_not_native = "native backend cannot run this model: " + "; ".join(unsupported)
+        elif backend in ("auto", "native"):
+            core = _core()
+            if isinstance(core, ImportError):
+                why_not_native = f"the C++ extension pyedge._core does not load ({core})"
+            else:
+                spec = dict(self.plan.to_native(), int8_input=not self.plan.float_input,
+                            feature_shape=self.plan.feature_shape)
+                self._native = core.NativeModel(spec, num_threads,
+                                                os.environ.get("PYEDGE_KERNEL", ""))
+                return f"native (kernel {self._native.kernel}, {self._native.num_threads} threads)"
+        if backend == "native":
+            raise RuntimeError(f"{self.source}: {why_not_native}")
+        if backend == "reference" or (backend == "auto" and self.plan is not None
+                                      and find_interpreter() is None):
+            if self.plan is None:
+                raise RuntimeError(f"{self.source}: {why_not_native}")
+            self._backend = ReferenceBackend(self.plan)
+            reason = why_not_native if backend == "auto" else "requested"
+            return f"reference (NumPy; {reason})"
+        found = find_interpreter()
+        if found is None:
+            raise RuntimeError(f"{self.source}: {why_not_native}. No TFLite interpreter is "
+                               f"installed to run it instead: {INSTALL_HINT}")
+        module, interpreter_class = found
+        self._backend = InterpreterBackend(self._content, interpreter_class, num_threads)
+        reason = why_not_native if backend == "auto" else "requested"
+        return f"interpreter ({module}; {reason})"
+
+    # -- shapes and quantization ------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple:
+        """(None, features...): None stands for the batch dimension."""
+        if self.plan is not None:
+            return (None, *self.plan.feature_shape)
+        return (None, *self.graph.tensors[self.graph.inputs[0]].shape[1:])
+
+    @property
+    def output_shape(self) -> tuple:
+        if self.plan is not None:
+            return (None, self.plan.output_depth)
+        return (None, *self.graph.tensors[self.graph.outputs[0]].shape[1:])
+
+    @property
+    def input_quantization(self) -> tuple[float, int] | None:
+        """(scale, zero_point) of the int8 tensor the model computes on, or None (float model)."""
+        if self.plan is not None:
+            return (self.plan.input.scale, self.plan.input.zero_point)
+        return _tensor_quantization(self.graph, self.graph.inputs[0])
+
+    @property
+    def output_quantization(self) -> tuple[float, int] | None:
+        if self.plan is not None:
+            return (self.plan.output.scale, self.plan.output.zero_point)
+        return _tensor_quantization(self.graph, self.graph.outputs[0])
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self._content)
+
+    # -- running ----------------------------------------------------------------------------
+    def predict(self, x: object) -> np.ndarray:
+        """One row (features,) or a batch (rows, features) -> float32 outputs of the same rank.
+
+        Float input of any dtype and layout is converted; an int8 array given to an int8-input
+        model is taken as already quantized. NaN/Inf raise ValueError naming the first bad row.
+        """
+        rows, single = as_batch(x, self.input_shape[1:], self._int8_input)
+        y = self._backend.predict(rows) if rows.shape[0] else np.zeros((0, self.output_shape[1]),
+                                                                       np.float32)
+        return y[0] if single else y
+
+    @property
+    def _int8_input(self) -> bool:
+        return self.plan is not None and not self.plan.float_input
+
+    def trace(self, x: object) -> dict[str, np.ndarray]:
+        """Every int8 tensor the plan computes for x, by its name in the .tflite file: the
+        quantized input, then each layer's output (native or reference backend only)."""
+        if self.plan is None:
+            raise RuntimeError(f"trace needs the native plan; {self.backend}")
+        names = [self.plan.input_name] + [layer.name for layer in self.plan.layers]
+        if self._native is not None:
+            arrays = self._native.trace(x)
+        else:
+            rows, _ = as_batch(x, self.input_shape[1:], self._int8_input)
+            arrays = ReferenceBackend(self.plan).trace(rows)
+        return dict(zip(names, arrays))
+
+    # -- describing -------------------------------------------------------------------------
+    def summary(self) -> str:
+        lines = [f"pyedge.Model {self.source!r} ({self.size_bytes:,} bytes)",
+                 f"  backend: {self.backend}"]
+        if self.plan is None:
+            ops = ", ".join(op.opcode for op in self.graph.operators)
+            lines.append(f"  input {self.input_shape}, output {self.output_shape}; ops: {ops}")
+            return "\n".join(lines)
+        p = self.plan
+        kind = "float32" if p.float_input else "int8"
+        lines.append(f"  input  {kind} {self.input_shape}  scale={p.input.scale:.6g} "
+                     f"zero_point={p.input.zero_point}")
+        lines.append(f"  {'layer':<28}{'output':>8}{'params':>10}{'MACs':>10}  detail")
+        for layer in p.layers:
+            if layer.kind == "fully_connected":
+                detail = (f"{layer.activation.lower()}, "
+                          f"{'per-channel' if layer.per_channel else 'per-tensor'} weights")
+                name = "FullyConnected"
+            else:
+                name, detail = ("Softmax", f"beta={layer.beta:g}") if layer.kind == "softmax" \
+                    else (layer.op.capitalize(), "lookup table")
+            lines.append(f"  {name:<28}{layer.output_depth:>8}{layer.params:>10,}"
+                         f"{layer.macs:>10,}  {detail}")
+        kind = "float32" if p.float_output else "int8"
+        lines.append(f"  output {kind} {self.output_shape}  (dequantized: scale={p.output.scale:.6g}"
+                     f" zero_point={p.output.zero_point})")
+        lines.append(f"  total: {p.params:,} parameters, {p.macs:,} MACs per row")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def __reduce__(self):
+        # A Model pickles as its bytes (not a path), so it travels to other processes.
+        backend, num_threads = self._requested
+        return (Model, (self._content, backend, num_threads))
+
+
+def _tensor_quantization(graph: Graph, index: int) -> tuple[float, int] | None:
+    t = graph.tensors[index]
+    if t.type_name != "INT8" or not t.scales.size:
+        return None
+    return (float(t.scales[0]), int(t.zero_points[0]))

@@ -1,0 +1,366 @@
+"""Turns a TFLite graph into a plan: a chain of int8 layers the native and NumPy backends run.
+
+Everything that can be computed once happens here, at load time: requantization multipliers,
+activation ranges, lookup tables for elementwise activations, softmax tables. A graph the plan
+cannot express gets an UnsupportedModel error that lists every reason, so the caller can say
+what would have to change (and fall back to a TFLite interpreter).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import fixed_point
+from .quantization import quantize_multiplier, round_half_away
+from .tflite_reader import Graph, Operator, Tensor
+
+# Above this depth the int32 accumulator could overflow (|w| <= 128, |x - zp| <= 255).
+MAX_INPUT_DEPTH = (2**31 - 1) // (128 * 255) - 1
+
+
+class InvalidModel(ValueError):
+    """The file parses, but its contents contradict each other (shapes, scales, a loop)."""
+
+
+class UnsupportedModel(Exception):
+    """The graph is a valid TFLite model, but not one the native plan can run."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class Quantization:
+    scale: float
+    zero_point: int
+
+
+@dataclass
+class FullyConnectedLayer:
+    name: str  # the output tensor's name in the .tflite file
+    weights: np.ndarray  # int8 [N, K]
+    bias: np.ndarray  # int32 [N] (zeros when the model has none)
+    multiplier: np.ndarray  # int32 [N], Q31
+    shift: np.ndarray  # int32 [N], TFLite convention (positive = left)
+    input_zero_point: int
+    output: Quantization
+    activation: str  # NONE, RELU, RELU6, RELU_N1_TO_1
+    activation_min: int
+    activation_max: int
+    per_channel: bool
+    kind: str = "fully_connected"
+
+    @property
+    def input_depth(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def output_depth(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def macs(self) -> int:
+        return self.input_depth * self.output_depth
+
+    @property
+    def params(self) -> int:
+        return self.weights.size + self.bias.size
+
+
+@dataclass
+class LookupTableLayer:
+    """An elementwise int8 -> int8 op (LOGISTIC, TANH): the output depends on the input byte
+    only, so a 256-entry table computed with the reference arithmetic reproduces it exactly."""
+
+    name: str
+    op: str
+    table: np.ndarray  # int8 [256], indexed by x + 128
+    depth: int
+    output: Quantization
+    kind: str = "lookup_table"
+    macs: int = 0
+    params: int = 0
+
+    @property
+    def input_depth(self) -> int:
+        return self.depth
+
+    output_depth = input_depth
+
+
+@dataclass
+class SoftmaxLayer:
+    name: str
+    beta: float
+    softmax: fixed_point.SoftmaxParams
+    exp_table: np.ndarray  # int32 [256]
+    depth: int
+    output: Quantization
+    kind: str = "softmax"
+    macs: int = 0
+    params: int = 0
+
+    @property
+    def input_depth(self) -> int:
+        return self.depth
+
+    output_depth = input_depth
+
+
+@dataclass
+class Plan:
+    feature_shape: tuple[int, ...]  # one input row, without the batch dimension
+    output_depth: int
+    input: Quantization  # the int8 tensor the first layer reads
+    output: Quantization  # the int8 tensor the last layer writes
+    float_input: bool  # the graph takes float32 (and quantizes it itself)
+    float_output: bool  # the graph returns float32 (it dequantizes itself)
+    input_name: str  # name of the int8 input tensor (after QUANTIZE when float_input)
+    layers: list = field(default_factory=list)
+
+    @property
+    def input_depth(self) -> int:
+        return math.prod(self.feature_shape)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    def to_native(self) -> dict:
+        """The plan as plain types and arrays for pyedge._core.NativeModel."""
+        layers = []
+        for layer in self.layers:
+            spec = {"kind": layer.kind, "input_depth": layer.input_depth,
+                    "output_depth": layer.output_depth}
+            if isinstance(layer, FullyConnectedLayer):
+                spec.update(weights=layer.weights, bias=layer.bias, multiplier=layer.multiplier,
+                            shift=layer.shift, input_zero_point=layer.input_zero_point,
+                            output_zero_point=layer.output.zero_point,
+                            activation_min=layer.activation_min,
+                            activation_max=layer.activation_max)
+            elif isinstance(layer, LookupTableLayer):
+                spec.update(table=layer.table)
+            else:
+                spec.update(exp_table=layer.exp_table,
+                            input_multiplier=layer.softmax.input_multiplier,
+                            input_left_shift=layer.softmax.input_left_shift,
+                            diff_min=layer.softmax.diff_min)
+            layers.append(spec)
+        return {"input_depth": self.input_depth, "output_depth": self.output_depth,
+                "input_scale": self.input.scale, "input_zero_point": self.input.zero_point,
+                "output_scale": self.output.scale, "output_zero_point": self.output.zero_point,
+                "layers": layers}
+
+
+def _quantization(t: Tensor) -> Quantization:
+    return Quantization(float(t.scales[0]), int(t.zero_points[0]))
+
+
+def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
+    """TFLite's CalculateActivationRangeQuantized: float bounds quantized with TfLiteRound of a
+    float32 division, intersected with the int8 range."""
+
+    def q(value: float) -> int:
+        return out.zero_point + int(round_half_away(float(np.float32(value) / np.float32(out.scale))))
+
+    bounds = {"NONE": (-128, 127), "RELU": (max(-128, q(0.0)), 127),
+              "RELU6": (max(-128, q(0.0)), min(127, q(6.0))),
+              "RELU_N1_TO_1": (max(-128, q(-1.0)), min(127, q(1.0)))}
+    return bounds[activation]
+
+
+def build_plan(graph: Graph) -> Plan:
+    """The native plan of `graph`, or UnsupportedModel listing everything in the way."""
+    problems: list[str] = []
+    if graph.subgraph_count != 1:
+        problems.append(f"{graph.subgraph_count} subgraphs (only 1 is supported)")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        problems.append(f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs "
+                        "(only 1 each is supported)")
+    if problems:
+        raise UnsupportedModel(problems)
+    tensors = graph.tensors
+    graph_input, graph_output = tensors[graph.inputs[0]], tensors[graph.outputs[0]]
+    if graph_input.type_name not in ("FLOAT32", "INT8"):
+        problems.append(f"input tensor type {graph_input.type_name}")
+    if graph_output.type_name not in ("FLOAT32", "INT8"):
+        problems.append(f"output tensor type {graph_output.type_name}")
+    if len(graph_input.shape) < 2:
+        problems.append(f"input shape {graph_input.shape} has no batch dimension")
+    if problems:
+        raise UnsupportedModel(problems)
+
+    # Follow the chain of operators from the graph input to the graph output.
+    consumers: dict[int, list[Operator]] = {}
+    for op in graph.operators:
+        for i in op.inputs[:1]:
+            consumers.setdefault(i, []).append(op)
+    current = graph_input.index
+    float_input = graph_input.type_name == "FLOAT32"
+    input_q = None if float_input else _int8_quantization(graph_input, problems)
+    input_name = graph_input.name
+    layers: list = []
+    float_output = False
+    visited = 0
+    while current != graph_output.index:
+        ops = consumers.get(current, [])
+        if len(ops) != 1:
+            problems.append(f"tensor '{tensors[current].name}' feeds {len(ops)} operators "
+                            "(only a chain of operators is supported)")
+            break
+        op = ops[0]
+        visited += 1
+        if visited > len(graph.operators):
+            raise InvalidModel("the operators form a loop")
+        if len(op.outputs) != 1:
+            problems.append(f"{op.opcode} with {len(op.outputs)} outputs")
+            break
+        src, dst = tensors[current], tensors[op.outputs[0]]
+        if op.opcode == "QUANTIZE" and src.type_name == "FLOAT32" and not layers and input_q is None:
+            input_q = _int8_quantization(dst, problems)
+            input_name = dst.name
+        elif op.opcode == "DEQUANTIZE" and dst.type_name == "FLOAT32" and dst.index == graph_output.index:
+            float_output = True
+        elif input_q is None:
+            problems.append(f"{op.opcode} computes in float: the model is not quantized to int8 "
+                            "(convert it with full-integer quantization)")
+            break
+        elif op.opcode == "FULLY_CONNECTED":
+            layers.append(_fully_connected(op, tensors, problems))
+        elif op.opcode in ("LOGISTIC", "TANH"):
+            layers.append(_lookup_table(op, src, dst, problems))
+        elif op.opcode == "SOFTMAX":
+            layers.append(_softmax(op, src, dst, problems))
+        elif op.opcode == "RESHAPE":
+            if _depth(src) != _depth(dst) or src.type_name != "INT8" or not _same_quantization(src, dst):
+                problems.append(f"RESHAPE {src.shape} -> {dst.shape} that changes a row's data")
+        else:
+            problems.append(f"unsupported op {op.opcode}")
+        current = dst.index
+    if problems:
+        raise UnsupportedModel(problems)
+
+    if input_q is None:
+        problems.append("the float input is never quantized")
+        raise UnsupportedModel(problems)
+    # The int8 tensor the plan ends with: the graph output, or what its DEQUANTIZE reads.
+    output_q = layers[-1].output if layers else input_q
+    feature_shape = tuple(int(d) for d in graph_input.shape[1:])
+    output_depth = _depth(graph_output)
+    if math.prod(feature_shape) != (layers[0].input_depth if layers else output_depth):
+        problems.append(f"input shape {graph_input.shape} does not match the first layer")
+    if problems:
+        raise UnsupportedModel(problems)
+    return Plan(feature_shape, output_depth, input_q, output_q, float_input, float_output,
+                input_name, layers)
+
+
+def _depth(t: Tensor) -> int:
+    return math.prod(t.shape[1:]) if len(t.shape) > 1 else (t.shape[0] if t.shape else 1)
+
+
+def _same_quantization(a: Tensor, b: Tensor) -> bool:
+    return (np.array_equal(a.scales, b.scales) and np.array_equal(a.zero_points, b.zero_points))
+
+
+def _int8_quantization(t: Tensor, problems: list[str]) -> Quantization | None:
+    if t.type_name != "INT8":
+        problems.append(f"tensor '{t.name}' is {t.type_name}, not INT8")
+        return None
+    if t.scales.size != 1:
+        problems.append(f"activation tensor '{t.name}' needs one scale, has {t.scales.size}")
+        return None
+    q = _quantization(t)
+    if not (math.isfinite(q.scale) and q.scale > 0) or not -128 <= q.zero_point <= 127:
+        raise InvalidModel(f"tensor '{t.name}' has invalid quantization scale={q.scale} "
+                           f"zero_point={q.zero_point}")
+    return q
+
+
+def _fully_connected(op: Operator, tensors: list[Tensor], problems: list[str]):
+    n_problems = len(problems)
+    if len(op.inputs) < 2 or op.inputs[1] < 0:
+        problems.append("FULLY_CONNECTED without weights")
+        return None
+    src, weights, dst = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
+    bias = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    activation = op.options.get("activation", "NONE")
+    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        problems.append(f"FULLY_CONNECTED with fused activation {activation}")
+    if op.options.get("weights_format", 0) != 0:
+        problems.append("FULLY_CONNECTED with shuffled weights")
+    in_q = _int8_quantization(src, problems)
+    out_q = _int8_quantization(dst, problems)
+    if weights.type_name != "INT8" or weights.data is None or weights.data.ndim != 2:
+        problems.append(f"FULLY_CONNECTED weights '{weights.name}' are not constant int8 [N, K] "
+                        f"({weights.type_name} {weights.shape})")
+        return None
+    n, k = weights.data.shape
+    if _depth(src) != k or _depth(dst) != n:
+        raise InvalidModel(f"FULLY_CONNECTED '{dst.name}': weights {weights.shape} do not match "
+                           f"input {src.shape} and output {dst.shape}")
+    if k > MAX_INPUT_DEPTH:
+        problems.append(f"FULLY_CONNECTED input depth {k} could overflow int32 accumulators")
+    scales = weights.scales
+    if scales.size not in (1, n) or (scales.size == n and n > 1 and weights.quantized_dimension != 0):
+        raise InvalidModel(f"weights '{weights.name}' have {scales.size} scales for {n} channels")
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        raise InvalidModel(f"weights '{weights.name}' have invalid scales")
+    if weights.zero_points.size and np.any(weights.zero_points != 0):
+        problems.append(f"weights '{weights.name}' have a non-zero zero point")
+    bias_data = np.zeros(n, np.int32)
+    if bias is not None:
+        if bias.type_name != "INT32" or bias.data is None or bias.data.size != n:
+            raise InvalidModel(f"bias '{bias.name}' is not constant int32 [{n}]")
+        else:
+            bias_data = bias.data.reshape(n).astype(np.int32)
+    if len(problems) > n_problems:
+        return None
+    # As TFLite's Prepare: real multiplier = (double)input_scale * (double)weight_scale /
+    # (double)output_scale, per channel, then QuantizeMultiplier.
+    channel_scales = np.broadcast_to(scales, (n,))
+    pairs = [quantize_multiplier(float(in_q.scale) * float(s) / float(out_q.scale))
+             for s in channel_scales]
+    lo, hi = activation_range(activation, out_q)
+    return FullyConnectedLayer(
+        name=dst.name, weights=np.ascontiguousarray(weights.data, dtype=np.int8), bias=bias_data,
+        multiplier=np.array([m for m, _ in pairs], np.int32),
+        shift=np.array([s for _, s in pairs], np.int32), input_zero_point=in_q.zero_point,
+        output=out_q, activation=activation, activation_min=lo, activation_max=hi,
+        per_channel=scales.size > 1)
+
+
+def _lookup_table(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
+    in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
+    if in_q is None or out_q is None:
+        return None
+    # The reference kernels assume these fixed output encodings (TFLite enforces them).
+    expected = (Quantization(1 / 256, -128) if op.opcode == "LOGISTIC"
+                else Quantization(1 / 128, 0))
+    if out_q != expected:
+        problems.append(f"{op.opcode} output quantization {out_q} (expected {expected})")
+        return None
+    make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
+    return LookupTableLayer(dst.name, op.opcode, make(in_q.scale, in_q.zero_point), _depth(src),
+                            out_q)
+
+
+def _softmax(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
+    in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
+    if in_q is None or out_q is None:
+        return None
+    if out_q != Quantization(1 / 256, -128):
+        problems.append(f"SOFTMAX output quantization {out_q} (expected scale 1/256, zp -128)")
+        return None
+    beta = float(op.options.get("beta", 1.0))
+    params = fixed_point.softmax_params(in_q.scale, beta)
+    return SoftmaxLayer(dst.name, beta, params, fixed_point.softmax_exp_table(params),
+                        _depth(src), out_q)

@@ -1,0 +1,49 @@
+"""Runs a model on LiteRT's BUILTIN_REF kernels and returns every int8 tensor it computes.
+
+The oracle of the bit-exactness tests: `experimental_preserve_all_tensors` keeps the
+intermediate tensors readable after invoke.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from pyedge.quantization import quantize
+
+
+def litert_interpreter(content: bytes, reference: bool = True, num_threads: int = 1):
+    from ai_edge_litert import interpreter as litert
+
+    resolver = (litert.OpResolverType.BUILTIN_REF if reference
+                else litert.OpResolverType.AUTO)
+    return litert.Interpreter(model_content=content, num_threads=num_threads,
+                              experimental_op_resolver_type=resolver,
+                              experimental_preserve_all_tensors=True)
+
+
+def reference_tensors(content: bytes, x: np.ndarray) -> dict[str, dict]:
+    """Every int8 tensor that is not a constant, by name: {"array": ..., "sha256": ...}."""
+    interpreter = litert_interpreter(content)
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
+    interpreter.allocate_tensors()
+    if detail["dtype"] == np.int8:
+        scale, zero_point = detail["quantization"]
+        x = quantize(x, scale, zero_point)
+    interpreter.set_tensor(detail["index"], x.reshape(x.shape[0], *detail["shape"][1:]))
+    interpreter.invoke()
+    result = {}
+    for t in interpreter.get_tensor_details():
+        if t["dtype"] != np.int8:
+            continue
+        try:
+            array = interpreter.get_tensor(t["index"])
+        except ValueError:  # constant tensors without data, etc.
+            continue
+        if array.ndim == 0 or array.shape[0] != x.shape[0] or array.ndim < 2:
+            continue  # weights and other constants
+        array = array.reshape(x.shape[0], -1).copy()
+        result[t["name"]] = {"array": array, "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
+    return result

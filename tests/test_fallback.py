@@ -1,0 +1,84 @@
+"""Models the native plan cannot run go to a TFLite interpreter, safely shared by threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import fixture_path
+from inputs import make_inputs
+
+import pyedge
+from pyedge import model as model_module
+
+
+@pytest.mark.parametrize("name, reason", [("unsupported_abs", "unsupported op ABS"),
+                                          ("float_model", "not quantized to int8")])
+def test_unsupported_model_falls_back_and_says_why(name: str, reason: str) -> None:
+    pytest.importorskip("ai_edge_litert")
+    model = pyedge.Model(fixture_path(name))
+    assert model.backend.startswith("interpreter (ai_edge_litert; native backend cannot run")
+    assert reason in model.backend
+    x = make_inputs(40, 12, seed=1)
+    y = model.predict(x)
+    assert y.shape == (40, 3) and y.dtype == np.float32
+    np.testing.assert_array_equal(model.predict(x[5]), y[5])
+    with pytest.raises(pyedge.UnsupportedModel):
+        pyedge.plan.build_plan(model.graph)
+    with pytest.raises(RuntimeError, match="native backend cannot run"):
+        pyedge.Model(fixture_path(name), backend="native")
+
+
+def test_fallback_rejects_bad_input_like_native() -> None:
+    pytest.importorskip("ai_edge_litert")
+    model = pyedge.Model(fixture_path("unsupported_abs"))
+    with pytest.raises(ValueError, match=r"expected input of shape \(rows, 12\) or \(12,\)"):
+        model.predict(np.zeros((3, 11)))
+    x = make_inputs(5, 12, seed=2)
+    x[2, 3] = np.nan
+    with pytest.raises(ValueError, match="input row 2 contains NaN or Inf"):
+        model.predict(x)
+    assert model.predict(np.zeros((0, 12))).shape == (0, 3)
+
+
+def test_fallback_is_thread_safe() -> None:
+    pytest.importorskip("ai_edge_litert")
+    model = pyedge.Model(fixture_path("unsupported_abs"), num_threads=1)
+    batches = [make_inputs(n, 12, seed=n) for n in (1, 5, 33, 500)]
+    expected = [model.predict(b) for b in batches]
+    errors: list[int] = []
+
+    def worker(i: int) -> None:
+        for round_ in range(30):
+            k = (i + round_) % len(batches)
+            if not np.array_equal(model.predict(batches[k]), expected[k]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_interpreter_backend_matches_native_on_supported_models() -> None:
+    pytest.importorskip("ai_edge_litert")
+    # LiteRT's default kernels (XNNPACK) agree with BUILTIN_REF on FullyConnected; softmax is
+    # where optimized TFLite kernels differ, so compare the last FullyConnected's model.
+    x = make_inputs(200, 1, seed=3)
+    native = pyedge.Model(fixture_path("tiny_width_1"))
+    interpreted = pyedge.Model(fixture_path("tiny_width_1"), backend="interpreter")
+    assert interpreted.backend == "interpreter (ai_edge_litert; requested)"
+    np.testing.assert_array_equal(interpreted.predict(x), native.predict(x))
+
+
+def test_no_interpreter_installed_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr(model_module, "find_interpreter", lambda: None)
+    with pytest.raises(RuntimeError, match=r"unsupported op ABS.*pip install \"pyedge\[litert\]\""):
+        pyedge.Model(fixture_path("unsupported_abs"))
+    # A supported model still runs natively, and the NumPy reference is the last resort.
+    monkeypatch.setattr(model_module, "_core", lambda: ImportError("no extension"))
+    model = pyedge.Model(fixture_path("seed_mlp"))
+    assert model.backend.startswith("reference (NumPy; the C++ extension")
