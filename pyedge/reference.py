@@ -26,7 +26,7 @@ def run_layer(layer: object, x: np.ndarray) -> np.ndarray:
         return fully_connected(layer, x)
     if isinstance(layer, LookupTableLayer):
         return layer.table[x.astype(np.int16) + 128]
-    return fixed_point.softmax_s8(x, layer.softmax)
+    return fixed_point.softmax_s8(x, layer.softmax, layer.exp_table)
 
 
 class ReferenceBackend:
