@@ -69,7 +69,8 @@ class NativeModel {
                                   d["input_left_shift"].cast<int32_t>(),
                                   d["diff_min"].cast<int32_t>()};
         layers.push_back(
-            pyedge::make_softmax_layer(array_of<int32_t>(d, "exp_table", 256).data(), p, n));
+            pyedge::make_softmax_layer(array_of<int32_t>(d, "exp_table", 256).data(), p, n,
+                                       kernel_.softmax));
       } else {
         throw std::invalid_argument("unknown layer kind '" + kind + "'");
       }
@@ -78,7 +79,7 @@ class NativeModel {
     pyedge::Quantization out{spec["output_scale"].cast<float>(), spec["output_zero_point"].cast<int32_t>()};
     input_q_ = in;
     plan_ = std::make_unique<Plan>(spec["input_depth"].cast<int>(), in, out, std::move(layers),
-                                   num_threads);
+                                   kernel_.quantize, num_threads);
   }
 
   py::array_t<float> predict(const py::handle& x) const {
@@ -122,8 +123,9 @@ class NativeModel {
       auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
       quantized.resize(size_t(rows) * plan_->input_depth());
       for (py::ssize_t r = 0; r < rows; ++r)
-        if (!pyedge::quantize_row(f.data() + r * plan_->input_depth(), plan_->input_depth(),
-                                  input_q_, quantized.data() + r * plan_->input_depth()))
+        if (!kernel_.quantize(f.data() + r * plan_->input_depth(), plan_->input_depth(),
+                              input_q_.scale, input_q_.zero_point,
+                              quantized.data() + r * plan_->input_depth()))
           throw py::value_error("input row " + std::to_string(r) +
                                 " contains NaN or Inf; predict() accepts finite values only");
       q = quantized.data();

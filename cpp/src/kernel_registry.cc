@@ -10,24 +10,27 @@ namespace pyedge {
 std::vector<KernelInfo> list_kernels() {
   const CpuFeatures cpu = detect_cpu_features();
   std::vector<KernelInfo> kernels;
-  auto add = [&](const char* name, FullyConnectedFactory make, bool cpu_has_it) {
-    kernels.push_back({name, make != nullptr, make != nullptr && cpu_has_it, make});
+  auto add = [&](const char* name, bool cpu_has_it, FullyConnectedFactory make,
+                 QuantizeFn quantize, SoftmaxFn softmax) {
+    kernels.push_back({name, make != nullptr, make != nullptr && cpu_has_it, make, quantize,
+                       softmax});
   };
 #if defined(PYEDGE_HAVE_X86_KERNELS)
-  add("avx512vnni", make_fully_connected_avx512vnni, cpu.avx512vnni);
-  add("avx2", make_fully_connected_avx2, cpu.avx2);
+  add("avx512vnni", cpu.avx512vnni, make_fully_connected_avx512vnni, quantize_f32_s8_avx512,
+      softmax_s8_avx512);
+  add("avx2", cpu.avx2, make_fully_connected_avx2, quantize_f32_s8_avx2, nullptr);
 #else
-  add("avx512vnni", nullptr, false);
-  add("avx2", nullptr, false);
+  add("avx512vnni", false, nullptr, nullptr, nullptr);
+  add("avx2", false, nullptr, nullptr, nullptr);
 #endif
 #if defined(PYEDGE_HAVE_ARM_KERNELS)
-  add("neondot", make_fully_connected_neondot, cpu.dotprod);
-  add("neon", make_fully_connected_neon, cpu.neon);
+  add("neondot", cpu.dotprod, make_fully_connected_neondot, quantize_f32_s8_scalar, nullptr);
+  add("neon", cpu.neon, make_fully_connected_neon, quantize_f32_s8_scalar, nullptr);
 #else
-  add("neondot", nullptr, false);
-  add("neon", nullptr, false);
+  add("neondot", false, nullptr, nullptr, nullptr);
+  add("neon", false, nullptr, nullptr, nullptr);
 #endif
-  add("scalar", make_fully_connected_scalar, true);
+  add("scalar", true, make_fully_connected_scalar, quantize_f32_s8_scalar, nullptr);
   return kernels;
 }
 

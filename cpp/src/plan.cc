@@ -47,17 +47,23 @@ class LookupTableLayer final : public Layer {
 
 class SoftmaxLayer final : public Layer {
  public:
-  SoftmaxLayer(const int32_t* exp_table, const SoftmaxS8Params& params, int depth)
-      : depth_(depth), softmax_(exp_table, params) {}
+  SoftmaxLayer(const int32_t* exp_table, const SoftmaxS8Params& params, int depth,
+               SoftmaxFn kernel)
+      : depth_(depth), softmax_(exp_table, params), kernel_(kernel) {}
   int input_depth() const override { return depth_; }
   int output_depth() const override { return depth_; }
   void run(const int8_t* in, int rows, int8_t* out) const override {
-    softmax_.run(in, rows, depth_, out);
+    if (kernel_) {
+      kernel_(softmax_, in, rows, depth_, out);
+    } else {
+      softmax_.run(in, rows, depth_, out);
+    }
   }
 
  private:
   int depth_;
   SoftmaxS8 softmax_;
+  SoftmaxFn kernel_;  // an ISA's version, or null for SoftmaxS8's portable one
 };
 
 void dequantize_row(const int8_t* q, int n, Quantization p, float* out) {
@@ -76,29 +82,14 @@ std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth) {
   return std::make_unique<LookupTableLayer>(table, depth);
 }
 std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
-                                          int depth) {
-  return std::make_unique<SoftmaxLayer>(exp_table, params, depth);
-}
-
-bool quantize_row(const float* x, int n, Quantization q, int8_t* out) {
-  bool finite = true;
-  for (int i = 0; i < n; ++i) {
-    finite &= std::isfinite(x[i]);
-    // The reference divides in float (no reciprocal: that would round differently).
-    float t = x[i] / q.scale;
-    t = std::min(std::max(t, -512.0f), 512.0f);  // saturate before the int conversion
-    float r = std::trunc(t);
-    if (std::fabs(t - r) >= 0.5f) r += std::copysign(1.0f, t);  // half away from zero
-    const int32_t v = static_cast<int32_t>(r) + q.zero_point;
-    out[i] = static_cast<int8_t>(std::min(std::max(v, -128), 127));
-  }
-  return finite;
+                                          int depth, SoftmaxFn kernel) {
+  return std::make_unique<SoftmaxLayer>(exp_table, params, depth, kernel);
 }
 
 Plan::Plan(int input_depth, Quantization input, Quantization output,
-           std::vector<std::unique_ptr<Layer>> layers, int num_threads)
+           std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads)
     : input_depth_(input_depth), output_depth_(input_depth), max_depth_(input_depth),
-      input_(input), output_(output), layers_(std::move(layers)) {
+      input_(input), output_(output), layers_(std::move(layers)), quantize_(quantize) {
   for (const auto& layer : layers_) {
     if (layer->input_depth() != output_depth_)
       throw std::invalid_argument("layer input depth " + std::to_string(layer->input_depth()) +
@@ -131,8 +122,8 @@ int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* outpu
     const int8_t* current;
     if constexpr (std::is_same_v<In, float>) {
       for (int r = 0; r < rows; ++r) {
-        if (!quantize_row(input + (row + r) * input_depth_, input_depth_, input_,
-                          a + int64_t{r} * input_depth_))
+        if (!quantize_(input + (row + r) * input_depth_, input_depth_, input_.scale,
+                       input_.zero_point, a + int64_t{r} * input_depth_))
           return row + r;
       }
       current = a;

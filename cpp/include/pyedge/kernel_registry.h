@@ -1,4 +1,5 @@
-// Which FullyConnected kernels exist, which this CPU runs, and which one a model uses.
+// Which kernels exist, which this CPU runs, and which one a model uses. A kernel is the set of
+// microkernels written for one ISA (FullyConnected, input quantization, softmax).
 // Preference order is best first; PYEDGE_KERNEL (read by the caller) forces one by name.
 #pragma once
 #include <memory>
@@ -6,6 +7,8 @@
 #include <vector>
 
 #include "pyedge/fully_connected.h"
+#include "pyedge/quantize.h"
+#include "pyedge/softmax_s8.h"
 
 namespace pyedge {
 
@@ -16,6 +19,8 @@ struct KernelInfo {
   bool compiled = false;         // built into this binary
   bool supported = false;        // compiled and this CPU can run it
   FullyConnectedFactory make = nullptr;  // null unless compiled
+  QuantizeFn quantize = nullptr;          // null unless compiled
+  SoftmaxFn softmax = nullptr;            // null: SoftmaxS8's portable version
 };
 
 // Every kernel name pyedge knows, best first, with what this binary and CPU can do.

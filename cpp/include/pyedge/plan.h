@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pyedge/kernel_registry.h"
+#include "pyedge/quantize.h"
 #include "pyedge/softmax_s8.h"
 #include "pyedge/thread_pool.h"
 
@@ -25,21 +26,17 @@ std::unique_ptr<Layer> make_fully_connected_layer(const FullyConnectedParams& pa
 // LOGISTIC / TANH on int8: table[x + 128], computed at load with the reference arithmetic.
 std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth);
 std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
-                                          int depth);
+                                          int depth, SoftmaxFn kernel);
 
 struct Quantization {
   float scale = 1.0f;
   int32_t zero_point = 0;
 };
 
-// TFLite's QUANTIZE of one value: round(x / scale) half away from zero, + zero point, clamp.
-// Returns false for NaN or Inf (the caller rejects the row).
-bool quantize_row(const float* x, int n, Quantization q, int8_t* out);
-
 class Plan {
  public:
   Plan(int input_depth, Quantization input, Quantization output,
-       std::vector<std::unique_ptr<Layer>> layers, int num_threads);
+       std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads);
 
   int input_depth() const { return input_depth_; }
   int output_depth() const { return output_depth_; }
@@ -64,6 +61,7 @@ class Plan {
   int max_depth_;
   Quantization input_, output_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  QuantizeFn quantize_;
   int64_t macs_per_row_ = 0;
   std::unique_ptr<ThreadPool> pool_;  // null when num_threads == 1
 };

@@ -34,11 +34,22 @@ class SoftmaxS8 {
   void run(const int8_t* input, int rows, int depth, int8_t* output) const;
 
   const SoftmaxS8Params& params() const { return params_; }
+  // The tables, for the ISA-specific versions (softmax_s8_<isa>.cc).
+  const int32_t* exp_table() const { return exp_; }
+  const int32_t* exp_accum_table() const { return exp_accum_; }
 
  private:
   int32_t exp_[256];        // Q0.31 exp(scaled diff), index = row_max - x
   int32_t exp_accum_[256];  // the same rescaled to Q12.19 (gemmlowp Rescale<12>)
   SoftmaxS8Params params_;
 };
+
+// An ISA's version of SoftmaxS8::run (same arguments, same bits), chosen with the kernel.
+using SoftmaxFn = void (*)(const SoftmaxS8& softmax, const int8_t* input, int rows, int depth,
+                           int8_t* output);
+#if defined(PYEDGE_HAVE_X86_KERNELS)
+void softmax_s8_avx512(const SoftmaxS8& softmax, const int8_t* input, int rows, int depth,
+                       int8_t* output);
+#endif
 
 }  // namespace pyedge
