@@ -179,7 +179,10 @@ class Model:
         else:
             rows, _ = as_batch(x, self.input_shape[1:], self._int8_input)
             arrays = ReferenceBackend(self.plan).trace(rows)
-        return dict(zip(names, arrays))
+        tensors = dict(zip(names, arrays))
+        for alias, source in self.plan.aliases.items():
+            tensors[alias] = tensors[source]
+        return tensors
 
     # -- describing -------------------------------------------------------------------------
     def summary(self) -> str:

@@ -121,6 +121,7 @@ class Plan:
     float_output: bool  # the graph returns float32 (it dequantizes itself)
     input_name: str  # name of the int8 input tensor (after QUANTIZE when float_input)
     layers: list = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # RESHAPE output -> the tensor it views
 
     @property
     def input_depth(self) -> int:
@@ -198,11 +199,15 @@ def build_plan(graph: Graph) -> Plan:
     if problems:
         raise UnsupportedModel(problems)
 
-    # Follow the chain of operators from the graph input to the graph output.
+    # Follow the chain of operators from the graph input to the graph output. SHAPE reads only
+    # a tensor's shape, not its data: it starts the side computation of a RESHAPE target.
     consumers: dict[int, list[Operator]] = {}
     for op in graph.operators:
         for i in op.inputs[:1]:
-            consumers.setdefault(i, []).append(op)
+            if op.opcode != "SHAPE":
+                consumers.setdefault(i, []).append(op)
+    chain: set[int] = set()
+    aliases: dict[str, str] = {}
     current = graph_input.index
     float_input = graph_input.type_name == "FLOAT32"
     input_q = None if float_input else _int8_quantization(graph_input, problems)
@@ -217,6 +222,7 @@ def build_plan(graph: Graph) -> Plan:
                             "(only a chain of operators is supported)")
             break
         op = ops[0]
+        chain.add(op.index)
         visited += 1
         if visited > len(graph.operators):
             raise InvalidModel("the operators form a loop")
@@ -242,9 +248,13 @@ def build_plan(graph: Graph) -> Plan:
         elif op.opcode == "RESHAPE":
             if _depth(src) != _depth(dst) or src.type_name != "INT8" or not _same_quantization(src, dst):
                 problems.append(f"RESHAPE {src.shape} -> {dst.shape} that changes a row's data")
+            aliases[dst.name] = layers[-1].name if layers else input_name
         else:
             problems.append(f"unsupported op {op.opcode}")
         current = dst.index
+    for op in graph.operators:
+        if op.index not in chain and not _computes_a_shape(op, tensors):
+            problems.append(f"{op.opcode} outside the chain from input to output")
     if problems:
         raise UnsupportedModel(problems)
 
@@ -260,7 +270,18 @@ def build_plan(graph: Graph) -> Plan:
     if problems:
         raise UnsupportedModel(problems)
     return Plan(feature_shape, output_depth, input_q, output_q, float_input, float_output,
-                input_name, layers)
+                input_name, layers, aliases)
+
+
+# What the converter emits to compute a RESHAPE's target shape for a dynamic batch
+# (Flatten: SHAPE -> STRIDED_SLICE -> PACK): integer ops on shapes, never on the data.
+SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "GATHER", "SLICE", "SQUEEZE",
+             "EXPAND_DIMS", "MUL", "REDUCE_PROD"}
+
+
+def _computes_a_shape(op: Operator, tensors: list[Tensor]) -> bool:
+    return op.opcode in SHAPE_OPS and all(tensors[i].type_name in ("INT32", "INT64")
+                                          for i in op.outputs)
 
 
 def _depth(t: Tensor) -> int:

@@ -34,6 +34,10 @@ def reference_tensors(content: bytes, x: np.ndarray) -> dict[str, dict]:
         x = quantize(x, scale, zero_point)
     interpreter.set_tensor(detail["index"], x.reshape(x.shape[0], *detail["shape"][1:]))
     interpreter.invoke()
+    # Constant tensors (weights) have data in the model; computed ones are the op outputs.
+    computed = {i for op in interpreter._get_ops_details() for i in op["outputs"]}
+    computed.add(detail["index"])
+    constants = {t["index"] for t in interpreter.get_tensor_details()} - computed
     result = {}
     for t in interpreter.get_tensor_details():
         if t["dtype"] != np.int8:
@@ -42,7 +46,7 @@ def reference_tensors(content: bytes, x: np.ndarray) -> dict[str, dict]:
             array = interpreter.get_tensor(t["index"])
         except ValueError:  # constant tensors without data, etc.
             continue
-        if array.ndim == 0 or array.shape[0] != x.shape[0] or array.ndim < 2:
+        if array.ndim < 2 or array.shape[0] != x.shape[0] or t["index"] in constants:
             continue  # weights and other constants
         array = array.reshape(x.shape[0], -1).copy()
         result[t["name"]] = {"array": array, "sha256": hashlib.sha256(array.tobytes()).hexdigest()}

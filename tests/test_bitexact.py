@@ -10,6 +10,7 @@ the comparison live and reports the first difference.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import pytest
@@ -21,8 +22,9 @@ import pyedge
 
 def _inputs(name: str) -> np.ndarray:
     spec = EXPECTED[name]
-    model = pyedge.Model(fixture_path(name), backend="reference")
-    return make_inputs(spec["rows"], model.input_shape[-1], seed=spec["input_seed"])
+    shape = pyedge.Model(fixture_path(name), backend="reference").input_shape[1:]
+    x = make_inputs(spec["rows"], math.prod(shape), seed=spec["input_seed"])
+    return x.reshape(-1, *shape)
 
 
 def _assert_digests(name: str, tensors: dict[str, np.ndarray]) -> None:
@@ -53,7 +55,7 @@ def test_predict_equals_trace_dequantized(name: str) -> None:
     # predict (tiled, threaded, fused quantize/dequantize) gives the traced output, dequantized.
     model = pyedge.Model(fixture_path(name), num_threads=2)
     x = _inputs(name)
-    last = list(model.trace(x).values())[-1]
+    last = model.trace(x)[model.plan.layers[-1].name]
     scale, zero_point = model.output_quantization
     expected = np.float32(scale) * (last.astype(np.float32) - np.float32(zero_point))
     np.testing.assert_array_equal(model.predict(x), expected)
@@ -93,3 +95,8 @@ def test_live_against_litert(name: str) -> None:
 
         litert_output = dequantize(litert_output, *out["quantization"])
     np.testing.assert_array_equal(model.predict(x), litert_output.reshape(x.shape[0], -1))
+
+
+def test_every_fixture_runs_natively() -> None:
+    for name in QUANTIZED_FIXTURES:
+        assert pyedge.Model(fixture_path(name)).backend.startswith("native"), name

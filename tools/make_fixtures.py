@@ -43,6 +43,7 @@ FIXTURES: dict[str, dict] = {
     "tiny_width_1": dict(width=1, layers=[(1, "relu"), (3, None)], int8_io=True),
     "deep_stack": dict(width=31, layers=[(47, "relu")] * 12 + [(7, "tanh")]),
     "wide_stack": dict(width=1000, layers=[(257, "relu"), (100, "relu6"), (10, "softmax")]),
+    "flatten_2d_input": dict(width=(4, 25), layers=["flatten", (16, "relu"), (3, "softmax")]),
     "mlp_784": dict(width=784, layers=[(256, "relu"), (128, "relu"), (10, "softmax")]),
     "batchnorm_dropout": dict(width=20, layers=[(40, None), "batchnorm", "relu", "dropout",
                                                 (30, "relu"), "dropout", (4, "sigmoid")]),
@@ -58,13 +59,16 @@ def build_keras(spec: dict, seed: int):
     import keras
 
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((spec["width"],))
+    width = spec["width"] if isinstance(spec["width"], tuple) else (spec["width"],)
+    inputs = keras.Input(width)
     x = inputs
     for layer in spec["layers"]:
         if layer == "batchnorm":
             x = keras.layers.BatchNormalization()(x)
         elif layer == "relu":
             x = keras.layers.ReLU()(x)
+        elif layer == "flatten":
+            x = keras.layers.Flatten()(x)
         elif layer == "abs":
             x = keras.layers.Lambda(lambda t: keras.ops.abs(t))(x)
         elif layer == "dropout":
@@ -80,7 +84,7 @@ def build_keras(spec: dict, seed: int):
     model = keras.Model(inputs, x)
     # A short fit on random data gives trained-looking weights and BatchNorm statistics.
     rng = np.random.default_rng(seed)
-    features = rng.normal(size=(512, spec["width"])).astype(np.float32)
+    features = rng.normal(size=(512, *width)).astype(np.float32)
     targets = rng.normal(size=(512, model.output_shape[-1])).astype(np.float32)
     model.compile(optimizer="adam", loss="mse")
     model.fit(features, targets, epochs=2, batch_size=64, verbose=0)
@@ -117,14 +121,17 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         model = build_keras(spec, seed)
-        calibration = make_inputs(CALIBRATION_ROWS, spec["width"], seed=seed, far_fraction=0.0)
+        shape = spec["width"] if isinstance(spec["width"], tuple) else (spec["width"],)
+        features = int(np.prod(shape))
+        calibration = make_inputs(CALIBRATION_ROWS, features, seed=seed, far_fraction=0.0)
+        calibration = calibration.reshape(-1, *shape)
         content = convert(model, calibration, spec.get("int8_io", False),
                           spec.get("per_tensor", False), spec.get("quantize", True))
         (args.out / f"{name}.tflite").write_bytes(content)
         if not spec.get("quantize", True) or "abs" in spec["layers"]:
             print(f"{name}: {len(content)} bytes (fallback fixture, no reference recorded)")
             continue
-        x = make_inputs(TEST_ROWS, spec["width"], seed=1000 + seed)
+        x = make_inputs(TEST_ROWS, features, seed=1000 + seed).reshape(-1, *shape)
         tensors = reference_tensors(content, x)
         expected[name] = {"input_seed": 1000 + seed, "rows": TEST_ROWS,
                           "tensors": {k: v["sha256"] for k, v in tensors.items()}}

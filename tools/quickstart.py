@@ -13,6 +13,8 @@ comparison with LiteRT. (The training toolkit issue turns this into `pyedge demo
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import time
@@ -57,7 +59,8 @@ def main() -> None:
 
     print("3/4 quantizing to int8 with the TFLite converter (500 calibration rows)")
     path = args.out / "model.tflite"
-    path.write_bytes(convert(model, x_train[:500]))
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its whole graph
+        path.write_bytes(convert(model, x_train[:500]))
 
     print("4/4 running with pyedge")
     edge = pyedge.Model(path)
@@ -102,7 +105,7 @@ def compare_with_litert(path: Path, edge, x: np.ndarray) -> None:
     t_litert = best_time(litert_predict)
     t_edge = best_time(lambda: single.predict(row))
     print(f"batch-1 latency: pyedge {t_edge * 1e6:.2f} us, LiteRT {t_litert * 1e6:.2f} us "
-          f"(ratio {t_edge / t_litert:.2f}); full comparison: python tools/bench.py {path}")
+          f"(ratio {t_edge / t_litert:.2f}); full comparison: pyedge bench {path}")
     if not same:
         sys.exit(1)
 

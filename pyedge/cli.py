@@ -1,0 +1,146 @@
+"""The `pyedge` command: one subcommand per function.
+
+    pyedge bench MODEL.tflite [--batch 1 1024] [--threads N] [--rounds R] [--markdown]
+    pyedge info MODEL.tflite
+    pyedge kernels
+
+To add a subcommand, write `add_NAME(subparsers)` that declares its parser and sets
+`run=` to a function taking the parsed arguments and returning the exit code, then list it in
+COMMANDS. Errors the user can fix (a missing or invalid model file) are one line on stderr
+and exit code 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported as one line, exit code 2."""
+
+
+def model_path(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise UsageError(f"no model file at {text!r}")
+    return path
+
+
+def load_model(path: Path, **kwargs):
+    from .model import Model
+
+    try:
+        return Model(path, **kwargs)
+    except (ValueError, RuntimeError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+
+
+def kernels_table() -> str:
+    from .model import kernels
+
+    rows = [("kernel", "compiled", "supported", "selected")]
+    rows += [(k["name"], *("yes" if k[key] else "no" for key in ("compiled", "supported", "selected")))
+             for k in kernels()]
+    if len(rows) == 1:
+        return "no kernels: the C++ extension pyedge._core does not load"
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+# -- bench ------------------------------------------------------------------------------------
+
+def add_bench(subparsers) -> None:
+    from . import bench
+
+    parser = subparsers.add_parser(
+        "bench", help="compare pyedge's speed with LiteRT and NumPy on a model",
+        description="Times pyedge, LiteRT (XNNPACK and without delegates) and a NumPy float32 "
+                    "version of MODEL side by side in this process, and checks that pyedge's "
+                    "outputs equal LiteRT's reference kernels.")
+    parser.add_argument("model", help="a .tflite file")
+    parser.add_argument("--batch", type=int, nargs="+", default=list(bench.DEFAULT_BATCHES),
+                        metavar="ROWS", help="batch sizes (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="pyedge threads for batches > 1 (default: all cores)")
+    parser.add_argument("--rounds", type=int, default=bench.DEFAULT_ROUNDS,
+                        help="interleaved timing rounds; the minimum is reported (default: %(default)s)")
+    parser.add_argument("--target-ms", type=float, default=bench.DEFAULT_TARGET_SECONDS * 1e3,
+                        help="length of one timed loop in ms (default: %(default)s)")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    path = model_path(args.model)
+    load_model(path)  # an invalid model is a usage error, before any timing starts
+    if min(args.batch) < 1 or args.rounds < 1 or args.target_ms <= 0 or (args.threads or 1) < 1:
+        raise UsageError("--batch, --threads, --rounds and --target-ms must be positive")
+    result = bench.run_benchmark(path, batches=tuple(args.batch), threads=args.threads,
+                                 rounds=args.rounds, target_seconds=args.target_ms / 1e3)
+    print(bench.format_markdown(result) if args.markdown else bench.format_text(result))
+    return 0
+
+
+# -- info -------------------------------------------------------------------------------------
+
+def add_info(subparsers) -> None:
+    parser = subparsers.add_parser("info", help="print a model's layers and the kernel it runs on")
+    parser.add_argument("model", help="a .tflite file")
+    parser.set_defaults(run=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    print(load_model(model_path(args.model)))
+    print()
+    print(kernels_table())
+    return 0
+
+
+# -- kernels ----------------------------------------------------------------------------------
+
+def add_kernels(subparsers) -> None:
+    parser = subparsers.add_parser("kernels", help="list the kernels compiled, supported and selected")
+    parser.set_defaults(run=run_kernels)
+
+
+def run_kernels(args: argparse.Namespace) -> int:
+    print(kernels_table())
+    return 0
+
+
+COMMANDS: list[Callable] = [add_bench, add_info, add_kernels]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="pyedge", description="Bit-exact int8 inference for "
+                                     "small TFLite MLPs: tools.")
+    parser.add_argument("--version", action="version", version=f"pyedge {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as error:
+        print(f"pyedge {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"pyedge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
