@@ -3,6 +3,7 @@
 // own job too, so a pool of size 1 is simply the calling thread.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -43,6 +44,7 @@ class ThreadPool {
   std::condition_variable wake_;
   std::condition_variable finished_;
   std::deque<Job*> jobs_;
+  std::atomic<int> queued_{0};  // jobs_.size(), readable without the lock while spinning
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };
