@@ -35,7 +35,10 @@ class InterpreterBackend:
         self._interpreter_class = interpreter_class
         self._num_threads = num_threads
         self._local = threading.local()
-        probe = self._interpreter()  # fails now, not at the first predict, if the model is bad
+        try:  # fail now, not at the first predict, if the interpreter rejects the model
+            probe = self._interpreter()
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"the TFLite interpreter rejects this model: {error}") from None
         self.input_detail = probe.get_input_details()[0]
         self.output_detail = probe.get_output_details()[0]
 

@@ -117,7 +117,10 @@ class Model:
             raise RuntimeError(f"{self.source}: {why_not_native}. No TFLite interpreter is "
                                f"installed to run it instead: {INSTALL_HINT}")
         module, interpreter_class = found
-        self._backend = InterpreterBackend(self._content, interpreter_class, num_threads)
+        try:
+            self._backend = InterpreterBackend(self._content, interpreter_class, num_threads)
+        except ValueError as error:
+            raise ValueError(f"{self.source}: {error}") from None
         reason = why_not_native if backend == "auto" else "requested"
         return f"interpreter ({module}; {reason})"
 

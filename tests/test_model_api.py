@@ -146,6 +146,26 @@ def test_corrupted_model_never_crashes() -> None:
     assert sum(outcomes.values()) == 300 and outcomes["ValueError"] > 0
 
 
+def test_corrupted_model_for_the_interpreter_is_a_value_error() -> None:
+    pytest.importorskip("ai_edge_litert")
+    # The interpreter itself rejects this one (a quantization zero point out of range).
+    content = bytearray(fixture_path("unsupported_abs").read_bytes())
+    rng = np.random.default_rng(3)
+    rejected = 0
+    for _ in range(200):
+        corrupt = bytearray(content)
+        for position in rng.integers(8, len(corrupt), size=3):
+            corrupt[position] = rng.integers(0, 256)
+        try:
+            model = pyedge.Model(bytes(corrupt))
+            model.predict(np.zeros((2, *model.input_shape[1:]), np.float32))
+        except ValueError as error:
+            rejected += "interpreter rejects" in str(error)
+        except RuntimeError as error:  # fails only when it runs: still a Python error
+            assert "tflite" in str(error).lower() or "unsupported" in str(error).lower()
+    assert rejected > 0
+
+
 def test_kernels_report() -> None:
     kernels = pyedge.kernels()
     names = [k["name"] for k in kernels]
