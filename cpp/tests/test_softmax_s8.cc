@@ -3,6 +3,8 @@
 // functions written out in their original form (nudge + truncating division, masks,
 // RoundingHalfSum), PreprocessSoftmaxScaling and CalculateInputRadius in double, and the
 // single-rounding MultiplyByQuantizedMultiplierGreaterThanOne.
+// Every implementation this machine runs (SoftmaxS8::run and each supported kernel's
+// SoftmaxFn, e.g. softmax_s8_avx512) must give the reference's bytes, also in place.
 // Plain program: prints "test_softmax_s8: N passed, M failed", exits non-zero on failure.
 #include <algorithm>
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "pyedge/kernel_registry.h"
 #include "pyedge/softmax_s8.h"
 
 namespace {
@@ -215,34 +218,157 @@ std::vector<int32_t> BuildTable(const RefParams& p) {
   return table;
 }
 
-// Runs rows through SoftmaxS8 and the reference; reports the first mismatch.
+// A softmax implementation under test: the portable SoftmaxS8::run (fn == nullptr) or an
+// ISA's SoftmaxFn from the kernel registry.
+struct Impl {
+  std::string name;
+  pyedge::SoftmaxFn fn;
+  void run(const pyedge::SoftmaxS8& k, const int8_t* in, int rows, int depth, int8_t* out) const {
+    if (fn != nullptr) {
+      fn(k, in, rows, depth, out);
+    } else {
+      k.run(in, rows, depth, out);
+    }
+  }
+};
+
+// The portable version plus every softmax of a kernel this CPU supports.
+std::vector<Impl> AvailableImpls() {
+  std::vector<Impl> impls = {{"portable", nullptr}};
+  for (const pyedge::KernelInfo& k : pyedge::list_kernels()) {
+    if (k.supported && k.softmax != nullptr) impls.push_back({k.name, k.softmax});
+  }
+  return impls;
+}
+
+const std::vector<Impl>& Impls() {
+  static const std::vector<Impl> impls = AvailableImpls();
+  return impls;
+}
+
+pyedge::SoftmaxS8 MakeKernel(const RefParams& p) {
+  const std::vector<int32_t> table = BuildTable(p);
+  return pyedge::SoftmaxS8(table.data(), {p.multiplier, p.left_shift, p.diff_min});
+}
+
+// First mismatch of got vs want as a message, or "" when equal.
+std::string Mismatch(const std::vector<int8_t>& data, const std::vector<int8_t>& got,
+                     const std::vector<int8_t>& want, size_t count, int depth,
+                     const RefParams& p) {
+  for (size_t i = 0; i < count; ++i) {
+    if (got[i] != want[i]) {
+      char buf[200];
+      std::snprintf(buf, sizeof(buf), "depth=%d row=%d col=%d x=%d got=%d want=%d (M=%d shift=%d diff_min=%d)",
+                    depth, static_cast<int>(i) / depth, static_cast<int>(i) % depth, data[i], got[i],
+                    want[i], p.multiplier, p.left_shift, p.diff_min);
+      return buf;
+    }
+  }
+  return "";
+}
+
+// Runs rows through every implementation and the reference; reports the first mismatch.
 void CompareRows(const Case& cs, const std::vector<int8_t>& data, int rows, int depth,
                  const std::string& label) {
   const RefParams p = PrepareSoftmax(cs.beta, cs.scale);
-  const std::vector<int32_t> table = BuildTable(p);
-  const pyedge::SoftmaxS8 kernel(table.data(), {p.multiplier, p.left_shift, p.diff_min});
-  std::vector<int8_t> got(data.size());
+  const pyedge::SoftmaxS8 kernel = MakeKernel(p);
   std::vector<int8_t> want(data.size());
-  kernel.run(data.data(), rows, depth, got.data());
   for (int r = 0; r < rows; ++r) ReferenceSoftmax(p, &data[r * depth], depth, &want[r * depth]);
-  for (size_t i = 0; i < data.size(); ++i) {
-    if (got[i] != want[i]) {
-      char buf[256];
-      std::snprintf(buf, sizeof(buf),
-                    "%s scale=%.9g beta=%g depth=%d row=%d col=%d x=%d got=%d want=%d "
-                    "(M=%d shift=%d diff_min=%d)",
-                    label.c_str(), cs.scale, cs.beta, depth, static_cast<int>(i) / depth,
-                    static_cast<int>(i) % depth, data[i], got[i], want[i], p.multiplier,
-                    p.left_shift, p.diff_min);
-      Check(false, buf);
-      return;
+  char where[64];
+  std::snprintf(where, sizeof(where), " scale=%.9g beta=%g ", cs.scale, cs.beta);
+  for (const Impl& impl : Impls()) {
+    std::vector<int8_t> got(data.size());
+    impl.run(kernel, data.data(), rows, depth, got.data());
+    const std::string bad = Mismatch(data, got, want, data.size(), depth, p);
+    Check(bad.empty(), impl.name + " " + label + where + bad);
+    // In place gives the same bits.
+    std::vector<int8_t> inplace = data;
+    impl.run(kernel, inplace.data(), rows, depth, inplace.data());
+    Check(inplace == want, impl.name + " " + label + where + "in place");
+  }
+}
+
+// One row of each kind the kernels treat specially, chosen by `kind`, written to row[0..depth).
+void FillRow(int kind, int depth, const RefParams& p, std::mt19937& rng, int8_t* row) {
+  std::uniform_int_distribution<int> any(-128, 127);
+  std::uniform_int_distribution<int> col(0, depth - 1);
+  const auto clamp8 = [](int v) { return static_cast<int8_t>(std::min(127, std::max(-128, v))); };
+  switch (kind) {
+    case 0:  // uniform random
+      for (int c = 0; c < depth; ++c) row[c] = static_cast<int8_t>(any(rng));
+      break;
+    case 1: {  // concentrated just below a random max: many small differences
+      const int top = any(rng);
+      std::uniform_int_distribution<int> spread(0, 24);
+      for (int c = 0; c < depth; ++c) row[c] = clamp8(top - spread(rng));
+      break;
+    }
+    case 2:  // all -128
+      for (int c = 0; c < depth; ++c) row[c] = -128;
+      break;
+    case 3:  // all 127
+      for (int c = 0; c < depth; ++c) row[c] = 127;
+      break;
+    case 4:  // one 127, rest -128
+      for (int c = 0; c < depth; ++c) row[c] = -128;
+      row[col(rng)] = 127;
+      break;
+    case 5: {  // ties: two levels, several elements at the max
+      const int hi = any(rng), lo = std::max(-128, hi - 1 - (any(rng) & 15));
+      for (int c = 0; c < depth; ++c) row[c] = static_cast<int8_t>((rng() & 1) ? hi : lo);
+      row[col(rng)] = static_cast<int8_t>(hi);
+      break;
+    }
+    case 6: {  // differences around diff_min: some elements excluded, some just kept
+      const int top = 127;
+      std::uniform_int_distribution<int> near(-3, 3);
+      for (int c = 0; c < depth; ++c) row[c] = clamp8(top + p.diff_min + near(rng));
+      row[col(rng)] = static_cast<int8_t>(top);
+      break;
+    }
+    default: {  // random max somewhere, the rest anywhere below: every table index
+      const int top = any(rng);
+      std::uniform_int_distribution<int> below(-128, top);
+      for (int c = 0; c < depth; ++c) row[c] = static_cast<int8_t>(below(rng));
+      row[col(rng)] = static_cast<int8_t>(top);
+      break;
     }
   }
-  // In place gives the same bits.
-  std::vector<int8_t> inplace = data;
-  kernel.run(inplace.data(), rows, depth, inplace.data());
-  Check(inplace == want, label + " in place");
-  Check(true, label);
+}
+
+// Every row count 1..max_rows (remainders of the 16-row blocks) over one batch of mixed rows:
+// the reference runs once, each implementation on every prefix of the batch.
+void CompareRowCounts(const Case& cs, int depth, int max_rows, std::mt19937& rng) {
+  const RefParams p = PrepareSoftmax(cs.beta, cs.scale);
+  const pyedge::SoftmaxS8 kernel = MakeKernel(p);
+  std::vector<int8_t> data(static_cast<size_t>(max_rows) * depth);
+  const int first_kind = static_cast<int>(rng() % 8);
+  for (int r = 0; r < max_rows; ++r) FillRow((first_kind + r) % 8, depth, p, rng, &data[r * depth]);
+  std::vector<int8_t> want(data.size());
+  for (int r = 0; r < max_rows; ++r) ReferenceSoftmax(p, &data[r * depth], depth, &want[r * depth]);
+  char where[96];
+  std::snprintf(where, sizeof(where), " mixed rows scale=%.9g beta=%g depth=%d rows=", cs.scale,
+                cs.beta, depth);
+  for (const Impl& impl : Impls()) {
+    std::vector<int8_t> got(data.size() + 1), inplace(data.size() + 1);
+    for (int rows = 1; rows <= max_rows; ++rows) {
+      const size_t count = static_cast<size_t>(rows) * depth;
+      // A guard byte after the rows: nothing may be written past them.
+      got[count] = 42;
+      impl.run(kernel, data.data(), rows, depth, got.data());
+      std::string bad = Mismatch(data, got, want, count, depth, p);
+      if (bad.empty() && got[count] != 42) bad = "wrote past the last row";
+      std::copy(data.begin(), data.begin() + count, inplace.begin());
+      inplace[count] = 42;
+      impl.run(kernel, inplace.data(), rows, depth, inplace.data());
+      if (bad.empty()) {
+        bad = Mismatch(data, inplace, want, count, depth, p);
+        if (!bad.empty()) bad = "in place: " + bad;
+      }
+      if (bad.empty() && inplace[count] != 42) bad = "in place: wrote past the last row";
+      Check(bad.empty(), impl.name + where + std::to_string(rows) + " " + bad);
+    }
+  }
 }
 
 }  // namespace
@@ -291,43 +417,88 @@ int main() {
     }
   }
 
+  // Every row count 1..70 (16-row remainders) for depths 1..70, 100, 257, 1000, over mixed
+  // rows (random, all -128, all 127, one-hot, ties, diff_min boundary, ...), for the cases
+  // above and input scales log-uniform in [1e-3, 100].
+  std::vector<Case> sweep(std::begin(cases), std::end(cases));
+  for (int i = 0; i < 12; ++i) {
+    const float scale = std::exp(std::uniform_real_distribution<float>(
+        std::log(1e-3f), std::log(100.0f))(rng));
+    sweep.push_back({scale, 1.0f});
+  }
+  sweep.push_back({1e-3f, 1.0f});
+  sweep.push_back({100.0f, 1.0f});
+  std::vector<int> depths;
+  for (int d = 1; d <= 70; ++d) depths.push_back(d);
+  for (int d : {100, 257, 1000}) depths.push_back(d);
+  for (const Case& cs : sweep) {
+    for (int depth : depths) CompareRowCounts(cs, depth, 70, rng);
+  }
+
+  // "Sum too big" boundary: k elements tied at the max (rest -128), k around 512, where the
+  // Q12.19 sum reaches 2^28 and the row becomes all -128; 17 such rows take both paths of
+  // an implementation that splits rows in blocks.
+  for (const Case& cs : {Case{0.1f, 1.0f}, Case{1e-3f, 1.0f}, Case{0.02f, 1.0f}}) {
+    for (int depth : {600, 1000}) {
+      for (int k = 505; k <= 520; ++k) {
+        std::vector<int8_t> data(static_cast<size_t>(17) * depth, -128);
+        for (int r = 0; r < 17; ++r) {
+          for (int c = 0; c < k; ++c) data[r * depth + (c * 7 + r) % depth] = 127;
+        }
+        CompareRows(cs, data, 17, depth, "sum limit k=" + std::to_string(k));
+      }
+    }
+  }
+
   // Every difference of every table against the per-element exp, for a sweep of scales.
   for (int i = 0; i < 2000; ++i) {
     const float scale = std::exp(std::uniform_real_distribution<float>(-9.0f, 3.5f)(rng));
     const RefParams p = PrepareSoftmax(1.0f, scale);
-    const std::vector<int32_t> table = BuildTable(p);
-    const pyedge::SoftmaxS8 kernel(table.data(), {p.multiplier, p.left_shift, p.diff_min});
+    const pyedge::SoftmaxS8 kernel = MakeKernel(p);
     std::vector<int8_t> data(256 * 2);
-    std::vector<int8_t> got(data.size()), want(data.size());
+    std::vector<int8_t> want(data.size());
     for (int d = 0; d < 256; ++d) {  // rows [127, 127 - d]
       data[2 * d] = 127;
       data[2 * d + 1] = static_cast<int8_t>(127 - d);
     }
-    kernel.run(data.data(), 256, 2, got.data());
     for (int r = 0; r < 256; ++r) ReferenceSoftmax(p, &data[2 * r], 2, &want[2 * r]);
-    Check(got == want, "pair rows, scale " + std::to_string(scale));
+    for (const Impl& impl : Impls()) {
+      std::vector<int8_t> got(data.size());
+      impl.run(kernel, data.data(), 256, 2, got.data());
+      Check(got == want, impl.name + " pair rows, scale " + std::to_string(scale));
+    }
   }
 
-  // Speed: depth 10 (an MLP classifier head), 1M rows.
+  // Speed: depth 10 (an MLP classifier head), 1M rows in tiles of 64 rows, per implementation.
   {
     const RefParams p = PrepareSoftmax(1.0f, 0.13070887f);
-    const std::vector<int32_t> table = BuildTable(p);
-    const pyedge::SoftmaxS8 kernel(table.data(), {p.multiplier, p.left_shift, p.diff_min});
-    const int rows = 1 << 20, depth = 10;
+    const pyedge::SoftmaxS8 kernel = MakeKernel(p);
+    const int rows = 1 << 20, depth = 10, tile = 64;
     std::vector<int8_t> data(static_cast<size_t>(rows) * depth), out(data.size());
     for (auto& v : data) v = static_cast<int8_t>(any(rng));
-    kernel.run(data.data(), rows, depth, out.data());  // warm up
-    const auto t0 = std::chrono::steady_clock::now();
-    const int reps = 5;
-    for (int k = 0; k < reps; ++k) kernel.run(data.data(), rows, depth, out.data());
-    const double ns = std::chrono::duration<double, std::nano>(
-                          std::chrono::steady_clock::now() - t0).count() /
-                      (static_cast<double>(rows) * reps);
-    int checksum = 0;
-    for (int8_t v : out) checksum += v;
-    std::printf("softmax_s8 depth %d: %.2f ns/row (checksum %d)\n", depth, ns, checksum);
+    for (const Impl& impl : Impls()) {
+      const auto pass = [&] {
+        for (int r = 0; r < rows; r += tile) {
+          impl.run(kernel, &data[r * depth], tile, depth, &out[r * depth]);
+        }
+      };
+      pass();  // warm up
+      const auto t0 = std::chrono::steady_clock::now();
+      const int reps = 5;
+      for (int k = 0; k < reps; ++k) pass();
+      const double ns = std::chrono::duration<double, std::nano>(
+                            std::chrono::steady_clock::now() - t0).count() /
+                        (static_cast<double>(rows) * reps);
+      int checksum = 0;
+      for (int8_t v : out) checksum += v;
+      std::printf("softmax_s8 %s depth %d: %.2f ns/row (checksum %d)\n", impl.name.c_str(),
+                  depth, ns, checksum);
+    }
   }
 
+  std::string names;
+  for (const Impl& impl : Impls()) names += " " + impl.name;
+  std::printf("implementations tested:%s\n", names.c_str());
   std::printf("test_softmax_s8: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

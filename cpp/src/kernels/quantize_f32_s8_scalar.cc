@@ -14,6 +14,7 @@ bool quantize_f32_s8_scalar(const float* x, int n, float scale, int32_t zero_poi
     bad |= !(std::fabs(x[i]) <= std::numeric_limits<float>::max());  // NaN or Inf
     float t = x[i] / scale;
     t = std::min(std::max(t, -512.0f), 512.0f);  // saturate before the int conversion
+    t = t == t ? t : 0.0f;  // NaN (already reported) must not reach the int conversion: UB
     int32_t v = static_cast<int32_t>(t);         // truncates toward zero; exact for |t| <= 512
     const float fraction = t - static_cast<float>(v);  // exact
     v += (fraction >= 0.5f) - (fraction <= -0.5f);     // round half away from zero
