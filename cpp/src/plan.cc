@@ -8,9 +8,10 @@
 namespace pyedge {
 namespace {
 
-// Activations of one tile live in two stack buffers of this size (no allocation per call);
-// a tile holds as many rows as fit, at most kMaxTileRows.
-constexpr int kScratchBytes = 16 * 1024;
+// Activations of one tile of rows live in two buffers. Small calls (batch 1) use the stack;
+// larger ones borrow tiles of kMaxTileRows rows from the plan's scratch pool: big tiles read
+// each layer's weights once per 64 rows, not once per handful.
+constexpr int kStackBytes = 4 * 1024;
 constexpr int kMaxTileRows = 64;
 // Threads split a call only above this much work (waking a worker costs ~10-50 us on these
 // machines, about 2^22 MACs of kernel time). The work is cut into several tasks per thread,
@@ -90,6 +91,24 @@ std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const Softma
   return std::make_unique<SoftmaxLayer>(exp_table, params, depth, kernel);
 }
 
+ScratchPool::Lease ScratchPool::borrow() {
+  std::unique_ptr<int8_t[]> buffer;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!free_.empty()) {
+      buffer = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  if (!buffer) buffer.reset(new int8_t[bytes_]);  // first use by this many concurrent callers
+  return Lease(this, std::move(buffer));
+}
+
+void ScratchPool::give_back(std::unique_ptr<int8_t[]> buffer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_.push_back(std::move(buffer));
+}
+
 Plan::Plan(int input_depth, Quantization input, Quantization output,
            std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads)
     : input_depth_(input_depth), output_depth_(input_depth), max_depth_(input_depth),
@@ -103,26 +122,28 @@ Plan::Plan(int input_depth, Quantization input, Quantization output,
     max_depth_ = std::max(max_depth_, output_depth_);
     macs_per_row_ += int64_t{layer->input_depth()} * layer->output_depth();
   }
+  if (max_depth_ < 1 || output_depth_ < 1 || input_depth_ < 1)
+    throw std::invalid_argument("every tensor of the plan needs at least one value per row");
   if (num_threads < 1) throw std::invalid_argument("num_threads must be >= 1");
+  scratch_.set_size(size_t{2} * kMaxTileRows * max_depth_);
   if (num_threads > 1) pool_ = std::make_unique<ThreadPool>(num_threads);
 }
 
 template <typename In>
 int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* output) const {
-  alignas(64) int8_t stack_a[kScratchBytes], stack_b[kScratchBytes];
-  std::vector<int8_t> heap_a, heap_b;  // only for layers wider than the stack buffers
+  alignas(64) int8_t stack_a[kStackBytes], stack_b[kStackBytes];
   int8_t* a = stack_a;
   int8_t* b = stack_b;
-  int tile = std::min<int64_t>(kMaxTileRows, kScratchBytes / max_depth_);
-  if (tile < 1) {
-    tile = 1;
-    heap_a.resize(max_depth_);
-    heap_b.resize(max_depth_);
-    a = heap_a.data();
-    b = heap_b.data();
+  int64_t tile = kStackBytes / max_depth_;
+  ScratchPool::Lease lease;
+  if (tile < std::min<int64_t>(end - begin, kMaxTileRows)) {
+    lease = scratch_.borrow();
+    tile = kMaxTileRows;
+    a = lease.get();
+    b = a + tile * max_depth_;
   }
   for (int64_t row = begin; row < end; row += tile) {
-    const int rows = static_cast<int>(std::min<int64_t>(tile, end - row));
+    const int rows = static_cast<int>(std::min(tile, end - row));
     const int8_t* current;
     if constexpr (std::is_same_v<In, float>) {
       for (int r = 0; r < rows; ++r) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "pyedge/kernel_registry.h"
@@ -31,6 +32,37 @@ std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const Softma
 struct Quantization {
   float scale = 1.0f;
   int32_t zero_point = 0;
+};
+
+// Scratch buffers a plan lends to its callers: each call borrows one and gives it back, so
+// concurrent calls never share one, and after the first calls nothing is allocated.
+class ScratchPool {
+ public:
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(ScratchPool* pool, std::unique_ptr<int8_t[]> buffer)
+        : pool_(pool), buffer_(std::move(buffer)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = default;
+    ~Lease() {
+      if (buffer_) pool_->give_back(std::move(buffer_));
+    }
+    int8_t* get() const { return buffer_.get(); }
+
+   private:
+    ScratchPool* pool_ = nullptr;
+    std::unique_ptr<int8_t[]> buffer_;
+  };
+
+  void set_size(size_t bytes) { bytes_ = bytes; }
+  Lease borrow();
+
+ private:
+  void give_back(std::unique_ptr<int8_t[]> buffer);
+  size_t bytes_ = 0;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<int8_t[]>> free_;
 };
 
 class Plan {
@@ -63,6 +95,7 @@ class Plan {
   std::vector<std::unique_ptr<Layer>> layers_;
   QuantizeFn quantize_;
   int64_t macs_per_row_ = 0;
+  mutable ScratchPool scratch_;       // tiles of activations for large calls
   std::unique_ptr<ThreadPool> pool_;  // null when num_threads == 1
 };
 
