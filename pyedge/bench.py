@@ -16,6 +16,7 @@ the minimum time per call over the rounds is reported (noise only ever adds time
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import itertools
@@ -35,7 +36,8 @@ PYEDGE = "pyedge"
 LITERT_XNNPACK = "LiteRT XNNPACK"
 LITERT_NO_DELEGATE = "LiteRT no delegates"
 NUMPY = "NumPy float32"
-NUMPY_THREADS = "NumPy runs on its BLAS's default threads"
+NUMPY_THREADS = ("NumPy's BLAS is limited to 1 thread (threadpoolctl) when it can be, "
+                 "else runs on its default threads")
 DEFAULT_BATCHES = (1, 1024)
 DEFAULT_ROUNDS = 10
 DEFAULT_TARGET_SECONDS = 0.025
@@ -258,6 +260,17 @@ def _calibrate(runner: _Runner, target_seconds: float) -> None:
     _time_loop(runner.fn, runner.arg, runner.calls)  # one full untimed loop: warm
 
 
+def _single_threaded_blas():
+    """NumPy's BLAS threads keep spinning after a call and would steal the second core from
+    the multi-threaded pyedge runner interleaved after them; pin them to 1 thread (fair too:
+    every other runner is measured with 1 thread) when threadpoolctl is there to do it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _measure(runners: list[_Runner], rounds: int, target_seconds: float) -> None:
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit: no collection pauses inside the loops
@@ -344,7 +357,8 @@ def run_benchmark(path: str | os.PathLike, batches: tuple[int, ...] = DEFAULT_BA
                 runners.append(_Runner(name, 1, _litert_step(interpreter), x_model.astype(dtype)))
         if numpy_mlp is not None:
             runners.append(_Runner(NUMPY, 0, numpy_mlp.predict, x))
-        _measure(runners, rounds, target_seconds)
+        with _single_threaded_blas():
+            _measure(runners, rounds, target_seconds)
         results.append(BatchResult(batch, [RunnerResult(r.name, r.threads, batch, r.best, r.calls)
                                            for r in runners]))
 

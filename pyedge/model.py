@@ -102,7 +102,9 @@ class Model:
                             feature_shape=self.plan.feature_shape)
                 self._native = core.NativeModel(spec, num_threads,
                                                 os.environ.get("PYEDGE_KERNEL", ""))
-                return f"native (kernel {self._native.kernel}, {self._native.num_threads} threads)"
+                threads = self._native.num_threads
+                return (f"native (kernel {self._native.kernel}, {threads} "
+                        f"thread{'s' if threads > 1 else ''})")
         if backend == "native":
             raise RuntimeError(f"{self.source}: {why_not_native}")
         if backend == "reference" or (backend == "auto" and self.plan is not None

@@ -14,6 +14,7 @@ echo "== C++ kernel tests"
   -DPYEDGE_BUILD_TESTS=ON -DPYEDGE_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
 .venv/bin/cmake --build build/cpp-tests
 .venv/bin/ctest --test-dir build/cpp-tests --output-on-failure
+bash tools/check_isa_isolation.sh build/cpp-tests
 
 echo "== lint"
 .venv/bin/ruff check pyedge tools tests

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# A SIMD kernel file is compiled with its own ISA flags. If it defined an inline function or
+# template instance that other files also use (a weak symbol: std::vector<int>::resize, say),
+# the linker could keep the AVX-512 copy for the whole library, and a CPU without AVX-512
+# would die with SIGILL far from any kernel. So: no weak code symbols in those objects.
+# Usage: tools/check_isa_isolation.sh BUILD_DIR
+set -euo pipefail
+build=${1:?usage: $0 BUILD_DIR}
+status=0
+while IFS= read -r object; do
+  weak=$(nm -C --defined-only "$object" | awk '$2 == "W" || $2 == "w"' || true)
+  if [ -n "$weak" ]; then
+    echo "$object defines weak code symbols that could replace baseline code:"
+    echo "$weak"
+    status=1
+  fi
+done < <(find "$build" -name '*_avx*.o' -o -name '*_neon*.o' | sort)
+[ $status -eq 0 ] && echo "ISA isolation: no shared code symbols in the SIMD kernel objects"
+exit $status
