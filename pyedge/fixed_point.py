@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyedge.quantization import round_half_away
+from pyedge.quantization import quantize_multiplier
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -227,20 +227,6 @@ def calculate_input_radius(
     return int(math.floor(max_input_rescaled))
 
 
-def _quantize_multiplier_unsaturated(real_multiplier: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier without the single-rounding shift saturation (double build)."""
-    if real_multiplier == 0.0:
-        return 0, 0
-    fraction, shift = math.frexp(real_multiplier)
-    q = int(round_half_away(fraction * (1 << 31)))
-    if q == 1 << 31:
-        q //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return q, shift
-
-
 @dataclass(frozen=True)
 class SoftmaxParams:
     """What SoftmaxPrepare (kReference, int8) stores: Q31 multiplier, left shift, diff_min."""
@@ -267,7 +253,7 @@ def softmax_params(
     real = min(beta64 * scale64 * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), max_real_multiplier)
     if real <= 1.0:  # QuantizeMultiplierGreaterThanOne's TFLITE_CHECK_GT(double_multiplier, 1.)
         raise ValueError(f"softmax input_scale * beta = {beta64 * scale64} is too small (< 2^-26)")
-    multiplier, shift = _quantize_multiplier_unsaturated(real)
+    multiplier, shift = quantize_multiplier(real, saturate_shift=False)
     diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
     return SoftmaxParams(input_multiplier=multiplier, input_left_shift=shift, diff_min=diff_min)
 

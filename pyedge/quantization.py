@@ -16,11 +16,11 @@ def round_half_away(x: float) -> float:
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
-def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+def quantize_multiplier(real_multiplier: float, saturate_shift: bool = True) -> tuple[int, int]:
     """TFLite's QuantizeMultiplier: real = M * 2^(shift - 31), M a Q31 integer in [2^30, 2^31).
 
-    Tiny multipliers (shift < -31) flush to zero and shifts above 30 saturate, as TFLite does
-    with single rounding.
+    Tiny multipliers (shift < -31) flush to zero; shifts above 30 saturate, as TFLite does
+    with single rounding (softmax's >1 multipliers keep theirs: saturate_shift=False).
     """
     if real_multiplier == 0.0:
         return 0, 0
@@ -33,7 +33,7 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         return 0, 0
-    if shift > 30:
+    if shift > 30 and saturate_shift:
         return (1 << 31) - 1, 30
     return q, shift
 
