@@ -71,7 +71,7 @@ class SoftmaxLayer final : public Layer {
   SoftmaxFn kernel_;  // an ISA's version, or null for SoftmaxS8's portable one
 };
 
-void dequantize_row(const int8_t* q, int n, Quantization p, float* out) {
+void dequantize(const int8_t* q, int n, Quantization p, float* out) {
   // TFLite computes float(double(scale) * (q - zp)); both products are exact before the one
   // rounding to float (|q - zp| < 2^9, scale has 24 bits), so float math gives the same bits.
   for (int i = 0; i < n; ++i) out[i] = p.scale * static_cast<float>(int32_t{q[i]} - p.zero_point);
@@ -146,10 +146,14 @@ int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* outpu
     const int rows = static_cast<int>(std::min(tile, end - row));
     const int8_t* current;
     if constexpr (std::is_same_v<In, float>) {
-      for (int r = 0; r < rows; ++r) {
-        if (!quantize_(input + (row + r) * input_depth_, input_depth_, input_.scale,
-                       input_.zero_point, a + int64_t{r} * input_depth_))
-          return row + r;
+      // The tile's rows are contiguous: one call quantizes them all (no per-row tails).
+      const float* x = input + row * input_depth_;
+      if (!quantize_(x, rows * input_depth_, input_.scale, input_.zero_point, a)) {
+        for (int r = 0;; ++r) {  // rare: find the first row holding NaN or Inf
+          if (!quantize_(x + int64_t{r} * input_depth_, input_depth_, input_.scale,
+                         input_.zero_point, a))
+            return row + r;
+        }
       }
       current = a;
     } else {
@@ -160,9 +164,7 @@ int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* outpu
       layer->run(current, rows, next);
       current = next;
     }
-    for (int r = 0; r < rows; ++r)
-      dequantize_row(current + int64_t{r} * output_depth_, output_depth_, output_,
-                     output + (row + r) * output_depth_);
+    dequantize(current, rows * output_depth_, output_, output + row * output_depth_);
   }
   return -1;
 }
