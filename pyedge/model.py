@@ -98,23 +98,21 @@ class Model:
             if isinstance(core, ImportError):
                 why_not_native = f"the C++ extension pyedge._core does not load ({core})"
             else:
-                spec = dict(self.plan.to_native(), int8_input=not self.plan.float_input,
-                            feature_shape=self.plan.feature_shape)
-                self._native = core.NativeModel(spec, num_threads,
+                self._native = core.NativeModel(self.plan.to_native(), num_threads,
                                                 os.environ.get("PYEDGE_KERNEL", ""))
                 threads = self._native.num_threads
                 return (f"native (kernel {self._native.kernel}, {threads} "
                         f"thread{'s' if threads > 1 else ''})")
         if backend == "native":
             raise RuntimeError(f"{self.source}: {why_not_native}")
+        found = find_interpreter()
         if backend == "reference" or (backend == "auto" and self.plan is not None
-                                      and find_interpreter() is None):
+                                      and found is None):
             if self.plan is None:
                 raise RuntimeError(f"{self.source}: {why_not_native}")
             self._backend = ReferenceBackend(self.plan)
             reason = why_not_native if backend == "auto" else "requested"
             return f"reference (NumPy; {reason})"
-        found = find_interpreter()
         if found is None:
             raise RuntimeError(f"{self.source}: {why_not_native}. No TFLite interpreter is "
                                f"installed to run it instead: {INSTALL_HINT}")

@@ -156,6 +156,7 @@ class Plan:
                             diff_min=layer.softmax.diff_min)
             layers.append(spec)
         return {"input_depth": self.input_depth, "output_depth": self.output_depth,
+                "feature_shape": self.feature_shape, "int8_input": not self.float_input,
                 "input_scale": self.input.scale, "input_zero_point": self.input.zero_point,
                 "output_scale": self.output.scale, "output_zero_point": self.output.zero_point,
                 "layers": layers}
