@@ -3,6 +3,7 @@
 # template instance that other files also use (a weak symbol: std::vector<int>::resize, say),
 # the linker could keep the AVX-512 copy for the whole library, and a CPU without AVX-512
 # would die with SIGILL far from any kernel. So: no weak code symbols in those objects.
+# Meaningful for optimized builds (at -O0 GCC emits weak copies of even trivial inlines).
 # Usage: tools/check_isa_isolation.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
@@ -14,6 +15,6 @@ while IFS= read -r object; do
     echo "$weak"
     status=1
   fi
-done < <(find "$build" -name '*_avx*.o' -o -name '*_neon*.o' | sort)
+done < <(find "$build" -name '*_avx*.o' -o -name '*_amx*.o' -o -name '*_neon*.o' | sort)
 [ $status -eq 0 ] && echo "ISA isolation: no shared code symbols in the SIMD kernel objects"
 exit $status

@@ -4,6 +4,10 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #elif defined(__linux__) && (defined(__aarch64__) || defined(__arm__))
 #include <sys/auxv.h>
 #endif
@@ -16,6 +20,21 @@ unsigned long long read_xcr0() {
   unsigned int eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+
+// Linux (5.16+) enables the 8 KB AMX tile data state lazily, per process: until a process asks
+// with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), its first tile instruction raises
+// SIGILL even though cpuid and XCR0 report AMX. Asking is idempotent and cheap, so it is done
+// on every detection; the permission is the only process-wide state pyedge changes. Older
+// kernels (no such call) and other systems report failure, and AMX stays unused.
+bool request_amx_permission() {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023;  // ARCH_REQ_XCOMP_PERM, asm/prctl.h
+  constexpr long kXfeatureXtiledata = 18;     // XFEATURE_XTILEDATA
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 }  // namespace
 
@@ -35,6 +54,9 @@ CpuFeatures detect_cpu_features() {
   const bool avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
   const bool avx512vnni = ecx & (1u << 11);
   f.avx512vnni = zmm_state && f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && avx512vnni;
+  const bool amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25);
+  const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG (bit 17) + XTILEDATA (18)
+  f.amx = f.avx512vnni && amx_tile && amx_int8 && tile_state && request_amx_permission();
   return f;
 }
 

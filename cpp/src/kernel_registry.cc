@@ -15,6 +15,11 @@ std::vector<KernelInfo> list_kernels() {
     kernels.push_back({name, make != nullptr, make != nullptr && cpu_has_it, make, quantize,
                        softmax});
   };
+#if defined(PYEDGE_HAVE_AMX_KERNEL)
+  add("amx", cpu.amx, make_fully_connected_amx, quantize_f32_s8_avx512, softmax_s8_avx512);
+#else
+  add("amx", false, nullptr, nullptr, nullptr);
+#endif
 #if defined(PYEDGE_HAVE_X86_KERNELS)
   add("avx512vnni", cpu.avx512vnni, make_fully_connected_avx512vnni, quantize_f32_s8_avx512,
       softmax_s8_avx512);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "pyedge/fully_connected.h"
+#include "requantize_s8_avx512.h"
 
 namespace pyedge {
 namespace {
@@ -50,7 +51,7 @@ namespace {
 #define PYEDGE_UNROLL
 #endif
 
-constexpr int kBlock = 16;         // output channels per zmm of int32 accumulators
+constexpr int kBlock = kRequantBlock;  // output channels per zmm of int32 accumulators
 constexpr int kPanelBlocks = 4;    // blocks per panel: 64 channels per tile
 constexpr int kRowChunk = 48;      // rows whose row sums are computed together; divisible by
                                    // every tile height below (so only the last chunk has a
@@ -69,23 +70,6 @@ struct alignas(64) WeightVector {
   uint8_t bytes[64];
 };
 
-// Requantization constants of one block of 16 channels (see requantize.h for the rule
-// (acc*M + 2^(s-1)) >> s with s = 31 - shift in [1, 62]).
-struct alignas(64) BlockParams {
-  int32_t bias[kBlock];            // bias - input_zero_point * sum_k w
-  int32_t multiplier[kBlock];      // M; vpmuldq reads the even lanes
-  int32_t multiplier_odd[kBlock];  // M[2i+1] in lane 2i, for the odd lanes' products
-  // Fast path, when s >= 33: the low 32 bits of the product cannot reach the result, so
-  // y = (hi32(acc*M) + 2^(s-33) + zp_out*2^(s-32)) >> (s-32), all in int32. `offset` holds the
-  // two added terms; it is used only when |offset| < 2^30, so with |hi32| <= 2^30 the sum
-  // cannot wrap.
-  int32_t offset[kBlock];
-  int32_t shift32[kBlock];         // s - 32
-  // General path: exact 64-bit (acc*M + round) >> s on even and odd lanes separately.
-  int64_t round_even[8], round_odd[8], shift_even[8], shift_odd[8];
-  bool fast = true;
-};
-
 // The arguments of one tile call, gathered so the dispatch table holds one signature.
 struct TileArgs {
   const int8_t* input;          // first row of the tile
@@ -101,26 +85,6 @@ struct TileArgs {
   __m512i output_zero_point;    // int32 lanes, for blocks on the general path
   __m512i act_min, act_max;     // the activation range, as bytes
 };
-
-inline __m512i requantize_block(__m512i acc, const BlockParams& p, __m512i output_zero_point) {
-  const __m512i odd_acc = _mm512_srli_epi64(acc, 32);
-  const __m512i even_prod = _mm512_mul_epi32(acc, _mm512_load_si512(p.multiplier));
-  const __m512i odd_prod = _mm512_mul_epi32(odd_acc, _mm512_load_si512(p.multiplier_odd));
-  if (p.fast) {
-    // High halves: the odd products already hold theirs in the odd lanes; move the even ones'.
-    const __m512i hi = _mm512_mask_shuffle_epi32(odd_prod, 0x5555, even_prod, _MM_PERM_CDAB);
-    return _mm512_srav_epi32(_mm512_add_epi32(hi, _mm512_load_si512(p.offset)),
-                             _mm512_load_si512(p.shift32));
-  }
-  // |acc*M| <= 2^62 and round <= 2^61: the sum fits int64; srav is an arithmetic shift.
-  const __m512i even = _mm512_srav_epi64(
-      _mm512_add_epi64(even_prod, _mm512_load_si512(p.round_even)), _mm512_load_si512(p.shift_even));
-  const __m512i odd = _mm512_srav_epi64(
-      _mm512_add_epi64(odd_prod, _mm512_load_si512(p.round_odd)), _mm512_load_si512(p.shift_odd));
-  // Low 32 bits of each result (the scalar kernel's int32 cast), odd ones moved to odd lanes.
-  const __m512i low = _mm512_mask_shuffle_epi32(even, 0xAAAA, odd, _MM_PERM_CDAB);
-  return _mm512_add_epi32(low, output_zero_point);
-}
 
 // acc += the u8 x s8 dot products of each group of 4 bytes. GCC 12 copies accumulators
 // between registers around the vpdpbusd intrinsic in the unrolled 6x4 tile (measured at
@@ -319,28 +283,9 @@ class FullyConnectedAvx512Vnni final : public FullyConnected {
             weight_sum += w[k];
           }
         }
-        // Modulo 2^32, exactly like the scalar kernel's int32 accumulation.
-        const int64_t bias = n < n_ && p.bias ? p.bias[n] : 0;
-        bp.bias[c] = static_cast<int32_t>(static_cast<uint32_t>(
-            static_cast<uint64_t>(bias - int64_t{p.input_zero_point} * weight_sum)));
-        const int32_t multiplier = n < n_ ? p.multiplier[n] : 0;
-        const int s = n < n_ ? 31 - p.shift[n] : 33;  // padded channels: any valid value
-        bp.multiplier[c] = multiplier;
-        if (c % 2 == 0) {
-          bp.round_even[c / 2] = int64_t{1} << (s - 1);
-          bp.shift_even[c / 2] = s;
-        } else {
-          bp.multiplier_odd[c - 1] = multiplier;
-          bp.round_odd[c / 2] = int64_t{1} << (s - 1);
-          bp.shift_odd[c / 2] = s;
-        }
-        const int64_t offset = s >= 33 ? (int64_t{1} << (s - 33)) +
-                                             int64_t{output_zero_point_} * (int64_t{1} << (s - 32))
-                                       : 0;
-        const bool fast = s >= 33 && offset > -(int64_t{1} << 30) && offset < (int64_t{1} << 30);
-        bp.offset[c] = fast ? static_cast<int32_t>(offset) : 0;
-        bp.shift32[c] = fast ? s - 32 : 0;
-        bp.fast = bp.fast && fast;
+        set_channel_params(bp, c, n < n_, n < n_ && p.bias ? p.bias[n] : 0, weight_sum,
+                           p.input_zero_point, n < n_ ? p.multiplier[n] : 0,
+                           n < n_ ? p.shift[n] : 0, output_zero_point_);
       }
     }
   }
