@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import subprocess
 import sys
@@ -102,7 +103,28 @@ def scaling_lines(results: dict[str, bench.BenchResult]) -> list[str]:
     return lines
 
 
-def markdown_report(results: dict[str, bench.BenchResult], checks: list[str]) -> str:
+def kernel_rows(rounds: int, target_seconds: float) -> list[list[str]]:
+    """Every kernel this CPU supports, forced with PYEDGE_KERNEL, against LiteRT XNNPACK
+    (1 thread): which goals hold on a CPU that has only that kernel."""
+    header = ["kernel", "seed batch 1", "seed batch 1024", "784 batch 1024"]
+    rows = [header]
+    for kernel in [k["name"] for k in pyedge.kernels() if k["supported"]]:
+        os.environ["PYEDGE_KERNEL"] = kernel
+        cells = [kernel]
+        for key, batch in (("seed", 1), ("seed", 1024), ("mlp_784", 1024)):
+            result = bench.run_benchmark(MODELS[key], batches=(batch,), threads=1, rounds=rounds,
+                                         target_seconds=target_seconds).batches[0]
+            ours, speedup = result.pyedge, result.speedup(result.pyedge, bench.LITERT_XNNPACK)
+            vs = f" ({speedup:.2f}x LiteRT)" if speedup else ""
+            cells.append(f"{ours.seconds_per_call * 1e6:.2f} us{vs}" if batch == 1
+                         else f"{ours.rows_per_second / 1e6:.2f} M rows/s{vs}")
+        rows.append(cells)
+    os.environ.pop("PYEDGE_KERNEL", None)
+    return rows
+
+
+def markdown_report(results: dict[str, bench.BenchResult], checks: list[str],
+                    kernels: list[list[str]]) -> str:
     first = next(iter(results.values()))
     lines = [
         "# Benchmarks",
@@ -127,7 +149,7 @@ def markdown_report(results: dict[str, bench.BenchResult], checks: list[str]) ->
         "`set_tensor` + `invoke` + `get_tensor` on an interpreter allocated for the batch "
         "beforehand, with its default XNNPACK delegate and with "
         "`BUILTIN_WITHOUT_DEFAULT_DELEGATES`, 1 thread each; a NumPy float32 MLP with the "
-        "model's dequantized weights (NumPy's BLAS with its default threads).",
+        "model's dequantized weights (NumPy's BLAS limited to 1 thread with threadpoolctl).",
         "",
         f"Timing: {first.method}. The machine is shared, so noise can only add time: the "
         "minimum is the best estimate of each runner's cost.",
@@ -144,6 +166,16 @@ def markdown_report(results: dict[str, bench.BenchResult], checks: list[str]) ->
         "Thread scaling (pyedge, all cores vs 1 thread):",
         "",
         *[f"- {line}" for line in scaling_lines(results)],
+        "",
+        "## Each kernel",
+        "",
+        "pyedge with each kernel this CPU supports (forced with `PYEDGE_KERNEL`), 1 thread, "
+        "against LiteRT XNNPACK (speed ratio, >1 = faster); what a CPU with only that kernel "
+        "would get:",
+        "",
+        "| " + " | ".join(kernels[0]) + " |",
+        "| --- |" + " ---: |" * (len(kernels[0]) - 1),
+        *["| " + " | ".join(row) + " |" for row in kernels[1:]],
         "",
         "## Results",
         "",
@@ -172,9 +204,12 @@ def main() -> int:
     print("goals (1 thread, vs LiteRT XNNPACK 1 thread):")
     print("\n".join(f"  {check}" for check in checks))
     print("\n".join(f"  {line}" for line in scaling_lines(results)))
+    kernels = kernel_rows(max(3, args.rounds // 4), args.target_ms / 1e3)
+    print("\neach kernel, 1 thread:")
+    print("\n".join("  " + "  ".join(cell.ljust(30) for cell in row).rstrip() for row in kernels))
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(markdown_report(results, checks))
+        args.write.write_text(markdown_report(results, checks, kernels))
         print(f"wrote {args.write}")
     return 0
 
