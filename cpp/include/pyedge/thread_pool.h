@@ -34,7 +34,7 @@ class ThreadPool {
     int tasks;
     std::atomic<int> next{0};
     std::atomic<int> done{0};
-    int users = 0;  // workers holding a pointer to this job; guarded by mutex_
+    std::atomic<int> users{0};  // workers holding a pointer to this job (the caller's stack)
   };
   void work_on(Job* job);
   void worker_loop();
@@ -42,7 +42,6 @@ class ThreadPool {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::condition_variable finished_;
   std::deque<Job*> jobs_;
   std::atomic<int> queued_{0};  // jobs_.size(), readable without the lock while spinning
   bool stopping_ = false;
