@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "pyedge/fully_connected.h"
+#include "requantization_block.h"
 
 namespace pyedge {
 namespace {
@@ -49,21 +50,7 @@ struct alignas(32) WeightVector {
   int16_t values[16];
 };
 
-// Requantization constants of one block of 8 channels (requantize.h: (acc*M + 2^(s-1)) >> s,
-// s = 31 - shift in [1, 62]).
-struct alignas(32) BlockParams {
-  int32_t bias[kBlock];            // bias - input_zero_point * sum_k w
-  int32_t multiplier[kBlock];      // M; vpmuldq reads the even lanes
-  int32_t multiplier_odd[kBlock];  // M[2i+1] in lane 2i
-  // Fast path, when s >= 33: the low 32 bits of acc*M cannot reach the result, so
-  // y = (hi32(acc*M) + 2^(s-33) + zp_out*2^(s-32)) >> (s-32) in int32; used only when
-  // |offset| < 2^30, which with |hi32| <= 2^30 cannot wrap.
-  int32_t offset[kBlock];
-  int32_t shift32[kBlock];         // s - 32
-  // General path: exact 64-bit (acc*M + round) >> s on even and odd lanes separately.
-  int64_t round_even[4], round_odd[4], shift_even[4], shift_odd[4];
-  bool fast = true;
-};
+using BlockParams = RequantizationBlock<kBlock>;
 
 // AVX2 has no 64-bit arithmetic shift: flip negative values to ~v >= 0, shift logically,
 // flip back (floor(v / 2^s) = ~floor(~v / 2^s)).
@@ -207,28 +194,9 @@ class FullyConnectedAvx2 final : public FullyConnected {
             weight_sum += w[k];
           }
         }
-        // Modulo 2^32, exactly like the scalar kernel's int32 accumulation.
-        const int64_t bias = n < n_ && p.bias ? p.bias[n] : 0;
-        bp.bias[c] = static_cast<int32_t>(static_cast<uint32_t>(
-            static_cast<uint64_t>(bias - int64_t{p.input_zero_point} * weight_sum)));
-        const int32_t multiplier = n < n_ ? p.multiplier[n] : 0;
-        const int s = n < n_ ? 31 - p.shift[n] : 33;  // padded channels: any valid value
-        bp.multiplier[c] = multiplier;
-        if (c % 2 == 0) {
-          bp.round_even[c / 2] = int64_t{1} << (s - 1);
-          bp.shift_even[c / 2] = s;
-        } else {
-          bp.multiplier_odd[c - 1] = multiplier;
-          bp.round_odd[c / 2] = int64_t{1} << (s - 1);
-          bp.shift_odd[c / 2] = s;
-        }
-        const int64_t offset = s >= 33 ? (int64_t{1} << (s - 33)) +
-                                             int64_t{output_zero_point_} * (int64_t{1} << (s - 32))
-                                       : 0;
-        const bool fast = s >= 33 && offset > -(int64_t{1} << 30) && offset < (int64_t{1} << 30);
-        bp.offset[c] = fast ? static_cast<int32_t>(offset) : 0;
-        bp.shift32[c] = fast ? s - 32 : 0;
-        bp.fast = bp.fast && fast;
+        set_channel_params(bp, c, n < n_, n < n_ && p.bias ? p.bias[n] : 0, weight_sum,
+                           p.input_zero_point, n < n_ ? p.multiplier[n] : 0,
+                           n < n_ ? p.shift[n] : 0, output_zero_point_);
       }
     }
   }
