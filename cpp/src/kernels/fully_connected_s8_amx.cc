@@ -19,13 +19,7 @@
 //
 // Small calls (rows < min_amx_rows()) go to an AVX-512 VNNI instance of the same layer: see the
 // threshold below.
-#include <immintrin.h>
-// GCC 12's AVX-512 headers start many intrinsics from _mm512_undefined_epi32(), which -Wall
-// reports as "used uninitialized" wherever they are inlined (GCC bug 105593): a false alarm.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "avx512_intrinsics.h"
 
 #include <algorithm>
 #include <cstdint>

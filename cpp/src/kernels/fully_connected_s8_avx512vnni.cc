@@ -21,13 +21,7 @@
 // blocks' 64-byte vectors follow each other: byte [(g*NB + b)*64 + 4*c + j] = u[n0+16b+c][4g+j].
 // That is exactly the order the microkernel reads them. K is padded to a multiple of 4 and N to
 // a multiple of 16 with u = 0.
-#include <immintrin.h>
-// GCC 12's AVX-512 headers start many intrinsics from _mm512_undefined_epi32(), which -Wall
-// reports as "used uninitialized" wherever they are inlined (GCC bug 105593): a false alarm.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "avx512_intrinsics.h"
 
 #include <algorithm>
 #include <array>

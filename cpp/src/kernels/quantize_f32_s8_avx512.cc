@@ -20,12 +20,7 @@
 // [-128, 127] (TFLite's int8 range); other arguments take the exact path everywhere. Assumes
 // the default MXCSR (round to nearest, no FTZ/DAZ), as the scalar's division does.
 
-// GCC 12 warns about the deliberately undefined pass-through operand (__Y = __Y) inside many
-// unmasked AVX-512 intrinsics once they are inlined here; it is not a bug in this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "avx512_intrinsics.h"
 
 #include <cstdint>
 

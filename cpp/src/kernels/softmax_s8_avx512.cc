@@ -9,13 +9,7 @@
 //  - deeper rows: one row at a time, 16 columns per vector; the reciprocal is computed
 //    with the same vector code on a broadcast sum.
 // Compiled with -mavx512f/bw/dq/vl/vnni only (no AVX512CD: no vplzcnt; see reciprocal()).
-#include <immintrin.h>
-// GCC 12's AVX-512 headers start many intrinsics from _mm512_undefined_epi32(), which -Wall
-// reports as "used uninitialized" wherever they are inlined (GCC bug 105593): a false alarm.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "avx512_intrinsics.h"
 
 #include <algorithm>
 #include <cstdint>
