@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class FullyConnectedLayer:
     activation_min: int
     activation_max: int
     per_channel: bool
-    kind: str = "fully_connected"
+    kind: ClassVar[str] = "fully_connected"
 
     @property
     def input_depth(self) -> int:
@@ -71,19 +72,12 @@ class FullyConnectedLayer:
         return self.weights.size + self.bias.size
 
 
-@dataclass
-class LookupTableLayer:
-    """An elementwise int8 -> int8 op (LOGISTIC, TANH): the output depends on the input byte
-    only, so a 256-entry table computed with the reference arithmetic reproduces it exactly."""
+class RowwiseLayer:
+    """Mixin for int8 -> int8 ops without weights that keep the row's depth."""
 
-    name: str
-    op: str
-    table: np.ndarray  # int8 [256], indexed by x + 128
     depth: int
-    output: Quantization
-    kind: str = "lookup_table"
-    macs: int = 0
-    params: int = 0
+    macs: ClassVar[int] = 0
+    params: ClassVar[int] = 0
 
     @property
     def input_depth(self) -> int:
@@ -93,22 +87,27 @@ class LookupTableLayer:
 
 
 @dataclass
-class SoftmaxLayer:
+class LookupTableLayer(RowwiseLayer):
+    """An elementwise op (LOGISTIC, TANH): the output depends on the input byte only, so a
+    256-entry table computed with the reference arithmetic reproduces it exactly."""
+
     name: str
+    depth: int
+    output: Quantization
+    op: str
+    table: np.ndarray  # int8 [256], indexed by x + 128
+    kind: ClassVar[str] = "lookup_table"
+
+
+@dataclass
+class SoftmaxLayer(RowwiseLayer):
+    name: str
+    depth: int
+    output: Quantization
     beta: float
     softmax: fixed_point.SoftmaxParams
     exp_table: np.ndarray  # int32 [256]
-    depth: int
-    output: Quantization
-    kind: str = "softmax"
-    macs: int = 0
-    params: int = 0
-
-    @property
-    def input_depth(self) -> int:
-        return self.depth
-
-    output_depth = input_depth
+    kind: ClassVar[str] = "softmax"
 
 
 @dataclass
@@ -371,8 +370,8 @@ def _lookup_table(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
         problems.append(f"{op.opcode} output quantization {out_q} (expected {expected})")
         return None
     make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
-    return LookupTableLayer(dst.name, op.opcode, make(in_q.scale, in_q.zero_point), _depth(src),
-                            out_q)
+    return LookupTableLayer(dst.name, _depth(src), out_q, op=op.opcode,
+                            table=make(in_q.scale, in_q.zero_point))
 
 
 def _softmax(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
@@ -384,5 +383,5 @@ def _softmax(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
         return None
     beta = float(op.options.get("beta", 1.0))
     params = fixed_point.softmax_params(in_q.scale, beta)
-    return SoftmaxLayer(dst.name, beta, params, fixed_point.softmax_exp_table(params),
-                        _depth(src), out_q)
+    return SoftmaxLayer(dst.name, _depth(src), out_q, beta=beta, softmax=params,
+                        exp_table=fixed_point.softmax_exp_table(params))
