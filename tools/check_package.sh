@@ -15,13 +15,14 @@ echo "wheel: $(basename "$wheel") $size bytes"
 [ "$size" -lt 1000000 ] || { echo "wheel is over 1 MB"; exit 1; }
 
 sdist=$(ls "$out"/dist/*.tar.gz)
-echo "sdist: $(basename "$sdist") $(stat -c %s "$sdist") bytes, $(tar tzf "$sdist" | wc -l) files"
-if tar tzf "$sdist" | grep -qE '/(\.venv|build|dist)/'; then
+listing=$(tar tzf "$sdist")  # once: `tar | grep -q` would fail on SIGPIPE under pipefail
+echo "sdist: $(basename "$sdist") $(stat -c %s "$sdist") bytes, $(wc -l <<<"$listing") files"
+if grep -qE '/(\.venv|build|dist)/' <<<"$listing"; then
   echo "the sdist holds a venv or build outputs"; exit 1
 fi
 for needed in CMakeLists.txt cpp/src/plan.cc cpp/python/core_module.cc pyedge/model.py \
               tests/fixtures/seed_mlp.tflite; do
-  tar tzf "$sdist" | grep -q "^pyedge-[^/]*/$needed\$" || { echo "the sdist lacks $needed"; exit 1; }
+  grep -q "^pyedge-[^/]*/$needed\$" <<<"$listing" || { echo "the sdist lacks $needed"; exit 1; }
 done
 
 python3 -m venv "$out/device"
