@@ -9,10 +9,13 @@ namespace pyedge {
 namespace {
 
 // Activations of one tile of rows live in two buffers. Small calls (batch 1) use the stack;
-// larger ones borrow tiles of kMaxTileRows rows from the plan's scratch pool: big tiles read
-// each layer's weights once per 64 rows, not once per handful.
+// larger ones borrow two buffers of up to kPoolBufferBytes from the plan's scratch pool, enough
+// for tiles of kMaxTileRows rows: big tiles read each layer's weights once per 64 rows, not
+// once per handful. Very wide rows get fewer rows per tile, so scratch never grows beyond a
+// few rows' worth of the widest layer, whatever shapes a model declares.
 constexpr int kStackBytes = 4 * 1024;
-constexpr int kMaxTileRows = 64;
+constexpr int64_t kPoolBufferBytes = 128 * 1024;
+constexpr int64_t kMaxTileRows = 64;
 // Threads split a call only above this much work (waking a worker costs ~10-50 us on these
 // machines, about 2^22 MACs of kernel time). The work is cut into several tasks per thread,
 // so that the caller, which starts at once, takes more of them while a worker wakes up.
@@ -125,7 +128,8 @@ Plan::Plan(int input_depth, Quantization input, Quantization output,
   if (max_depth_ < 1 || output_depth_ < 1 || input_depth_ < 1)
     throw std::invalid_argument("every tensor of the plan needs at least one value per row");
   if (num_threads < 1) throw std::invalid_argument("num_threads must be >= 1");
-  scratch_.set_size(size_t{2} * kMaxTileRows * max_depth_);
+  pool_tile_rows_ = std::max<int64_t>(1, std::min(kMaxTileRows, kPoolBufferBytes / max_depth_));
+  scratch_.set_size(static_cast<size_t>(2 * pool_tile_rows_ * max_depth_));
   if (num_threads > 1) pool_ = std::make_unique<ThreadPool>(num_threads);
 }
 
@@ -136,9 +140,9 @@ int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* outpu
   int8_t* b = stack_b;
   int64_t tile = kStackBytes / max_depth_;
   ScratchPool::Lease lease;
-  if (tile < std::min<int64_t>(end - begin, kMaxTileRows)) {
+  if (tile < std::min(end - begin, pool_tile_rows_)) {
     lease = scratch_.borrow();
-    tile = kMaxTileRows;
+    tile = pool_tile_rows_;
     a = lease.get();
     b = a + tile * max_depth_;
   }

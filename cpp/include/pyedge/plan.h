@@ -91,6 +91,7 @@ class Plan {
   int input_depth_;
   int output_depth_;
   int max_depth_;
+  int64_t pool_tile_rows_ = 1;  // rows per tile when a call borrows from scratch_
   Quantization input_, output_;
   std::vector<std::unique_ptr<Layer>> layers_;
   QuantizeFn quantize_;
