@@ -103,8 +103,8 @@ class NativeModel {
       bad = plan_->run(f.data(), rows, out);
     }
     if (bad >= 0)
-      throw py::value_error("input row " + std::to_string(bad) +
-                            " contains NaN or Inf; predict() accepts finite values only");
+      throw py::value_error("input row " + std::to_string(bad) + " contains NaN or Inf (after "
+                            "conversion to float32); predict() accepts finite values only");
     return y;
   }
 
@@ -126,14 +126,16 @@ class NativeModel {
         if (!kernel_.quantize(f.data() + r * plan_->input_depth(), plan_->input_depth(),
                               input_q_.scale, input_q_.zero_point,
                               quantized.data() + r * plan_->input_depth()))
-          throw py::value_error("input row " + std::to_string(r) +
-                                " contains NaN or Inf; predict() accepts finite values only");
+          throw py::value_error("input row " + std::to_string(r) + " contains NaN or Inf (after "
+                                "conversion to float32); predict() accepts finite values only");
       q = quantized.data();
     }
     py::list result;
-    for (auto& t : plan_->trace(q, rows)) {
-      py::array_t<int8_t> arr({rows, static_cast<py::ssize_t>(rows ? t.size() / rows : 0)});
-      std::copy(t.begin(), t.end(), arr.mutable_data());
+    const std::vector<int> depths = plan_->tensor_depths();
+    const auto tensors = plan_->trace(q, rows);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      py::array_t<int8_t> arr({rows, static_cast<py::ssize_t>(depths[i])});
+      std::copy(tensors[i].begin(), tensors[i].end(), arr.mutable_data());
       result.append(arr);
     }
     return result;

@@ -208,6 +208,12 @@ void Plan::run(const int8_t* input, int64_t rows, float* output) const {
   run_parallel(input, rows, output);
 }
 
+std::vector<int> Plan::tensor_depths() const {
+  std::vector<int> depths{input_depth_};
+  for (const auto& layer : layers_) depths.push_back(layer->output_depth());
+  return depths;
+}
+
 std::vector<std::vector<int8_t>> Plan::trace(const int8_t* input, int64_t rows) const {
   std::vector<std::vector<int8_t>> tensors;
   tensors.emplace_back(input, input + rows * input_depth_);

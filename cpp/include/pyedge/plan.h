@@ -73,6 +73,8 @@ class Plan {
   int input_depth() const { return input_depth_; }
   int output_depth() const { return output_depth_; }
   int num_threads() const { return pool_ ? pool_->size() : 1; }
+  // Values per row of the input and of each layer's output, in order.
+  std::vector<int> tensor_depths() const;
 
   // Float rows in, dequantized rows out. Returns -1, or the index of the first row holding
   // NaN or Inf (the output is then unspecified).

@@ -36,6 +36,7 @@ class ThreadPool {
     std::atomic<int> done{0};
     std::atomic<int> users{0};  // workers holding a pointer to this job (the caller's stack)
   };
+  void stop();  // ends and joins the workers
   void work_on(Job* job);
   void worker_loop();
   void forget(Job* job);  // mutex_ held
