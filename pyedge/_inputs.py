@@ -32,6 +32,6 @@ def as_batch(x: object, feature_shape: tuple[int, ...], int8_input: bool) -> tup
     rows = np.ascontiguousarray(rows, dtype=np.float32)
     finite = np.isfinite(rows.reshape(rows.shape[0], math.prod(feature_shape))).all(axis=1)
     if not finite.all():
-        raise ValueError(f"input row {int(np.argmin(finite))} contains NaN or Inf; "
-                         "predict() accepts finite values only")
+        raise ValueError(f"input row {int(np.argmin(finite))} contains NaN or Inf (after "
+                         "conversion to float32); predict() accepts finite values only")
     return rows, single

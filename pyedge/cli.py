@@ -13,6 +13,7 @@ and exit code 2, not a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Callable
@@ -80,7 +81,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     path = model_path(args.model)
     load_model(path)  # an invalid model is a usage error, before any timing starts
-    if min(args.batch) < 1 or args.rounds < 1 or args.target_ms <= 0 or (args.threads or 1) < 1:
+    threads_ok = args.threads is None or args.threads >= 1
+    if min(args.batch) < 1 or args.rounds < 1 or not args.target_ms > 0 or not threads_ok \
+            or not math.isfinite(args.target_ms):
         raise UsageError("--batch, --threads, --rounds and --target-ms must be positive")
     result = bench.run_benchmark(path, batches=tuple(args.batch), threads=args.threads,
                                  rounds=args.rounds, target_seconds=args.target_ms / 1e3)
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except UsageError as error:
+    except (UsageError, ValueError) as error:  # pyedge raises ValueError for what users can fix
         print(f"pyedge {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

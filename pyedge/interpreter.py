@@ -37,10 +37,12 @@ class InterpreterBackend:
         self._local = threading.local()
         try:  # fail now, not at the first predict, if the interpreter rejects the model
             probe = self._interpreter()
-        except (RuntimeError, ValueError) as error:
+            self.input_detail = probe.get_input_details()[0]
+            self.output_detail = probe.get_output_details()[0]
+            # Some checks only run when a batch is allocated and invoked: do it on 2 rows.
+            self.predict(np.zeros((2, *self.input_detail["shape"][1:]), self.input_detail["dtype"]))
+        except (RuntimeError, ValueError, IndexError) as error:
             raise ValueError(f"the TFLite interpreter rejects this model: {error}") from None
-        self.input_detail = probe.get_input_details()[0]
-        self.output_detail = probe.get_output_details()[0]
 
     def _interpreter(self):
         interpreter = getattr(self._local, "interpreter", None)

@@ -14,6 +14,7 @@ from .reference import ReferenceBackend
 from .tflite_reader import Graph, read_model
 
 BACKENDS = ("auto", "native", "reference", "interpreter")
+MAX_THREADS = 1024
 INSTALL_HINT = 'pip install "pyedge[litert]"  (or tflite-runtime, or tensorflow)'
 
 
@@ -39,7 +40,7 @@ def kernels() -> list[dict]:
     core = _core()
     if isinstance(core, ImportError):
         return []
-    selected = core.select_kernel(os.environ.get("PYEDGE_KERNEL", ""))
+    selected = core.select_kernel(os.environ.get("PYEDGE_KERNEL", ""))  # ValueError if bad
     return [dict(k, selected=k["name"] == selected) for k in core.kernels()]
 
 
@@ -59,13 +60,16 @@ class Model:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if num_threads is None:
             num_threads = default_num_threads()
-        if int(num_threads) < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        if not 1 <= int(num_threads) <= MAX_THREADS:
+            raise ValueError(f"num_threads must be in [1, {MAX_THREADS}], got {num_threads}")
+        kernels()  # an unknown or unsupported PYEDGE_KERNEL is an error whichever backend runs
         self._requested = (backend, int(num_threads))
         if isinstance(source, (bytes, bytearray, memoryview)):
             content, name = bytes(source), "model bytes"
         else:
             path = Path(source)
+            if path.is_dir():
+                raise IsADirectoryError(f"{str(path)!r} is a directory, not a model file")
             if not path.is_file():
                 raise FileNotFoundError(f"no model file at {str(path)!r}")
             content, name = path.read_bytes(), str(path)
@@ -169,7 +173,9 @@ class Model:
 
     @property
     def _int8_input(self) -> bool:
-        return self.plan is not None and not self.plan.float_input
+        if self.plan is not None:
+            return not self.plan.float_input
+        return self.graph.tensors[self.graph.inputs[0]].type_name == "INT8"
 
     def trace(self, x: object) -> dict[str, np.ndarray]:
         """Every int8 tensor the plan computes for x, by its name in the .tflite file: the

@@ -366,9 +366,8 @@ def _lookup_table(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
     # The reference kernels assume these fixed output encodings (TFLite enforces them).
     expected = (Quantization(1 / 256, -128) if op.opcode == "LOGISTIC"
                 else Quantization(1 / 128, 0))
-    if out_q != expected:
-        problems.append(f"{op.opcode} output quantization {out_q} (expected {expected})")
-        return None
+    if out_q != expected:  # TFLite's Prepare refuses these too
+        raise InvalidModel(f"{op.opcode} output quantization {out_q} (TFLite requires {expected})")
     make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
     return LookupTableLayer(dst.name, _depth(src), out_q, op=op.opcode,
                             table=make(in_q.scale, in_q.zero_point))
@@ -378,9 +377,9 @@ def _softmax(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
     in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
     if in_q is None or out_q is None:
         return None
-    if out_q != Quantization(1 / 256, -128):
-        problems.append(f"SOFTMAX output quantization {out_q} (expected scale 1/256, zp -128)")
-        return None
+    if out_q != Quantization(1 / 256, -128):  # TFLite's Prepare refuses these too
+        raise InvalidModel(f"SOFTMAX output quantization {out_q} (TFLite requires scale 1/256, "
+                           "zero point -128)")
     beta = float(op.options.get("beta", 1.0))
     params = fixed_point.softmax_params(in_q.scale, beta)
     return SoftmaxLayer(dst.name, _depth(src), out_q, beta=beta, softmax=params,

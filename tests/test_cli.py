@@ -78,6 +78,22 @@ def test_invalid_model_is_one_line_and_exit_code_2(capsys, tmp_path):
     assert len(err.splitlines()) == 1 and "not a TFLite model" in err
 
 
+@pytest.mark.parametrize("option", [["--threads", "0"], ["--target-ms", "nan"],
+                                    ["--rounds", "0"], ["--batch", "0"]])
+def test_bad_bench_options_are_one_line_and_exit_code_2(option, capsys):
+    assert main(["bench", SEED, *option]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "must be positive" in err
+
+
+def test_bad_kernel_variable_is_one_line_and_exit_code_2(capsys, monkeypatch):
+    monkeypatch.setenv("PYEDGE_KERNEL", "bogus")
+    for command in (["kernels"], ["info", SEED]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "unknown kernel 'bogus'" in err
+
+
 def test_no_subcommand_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([])

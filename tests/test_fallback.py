@@ -44,6 +44,26 @@ def test_fallback_rejects_bad_input_like_native() -> None:
     assert model.predict(np.zeros((0, 12))).shape == (0, 3)
 
 
+def test_int8_rows_for_an_int8_input_fallback_model_are_used_as_is() -> None:
+    pytest.importorskip("ai_edge_litert")
+    from litert_reference import litert_interpreter
+
+    path = fixture_path("unsupported_abs_int8_io")
+    model = pyedge.Model(path)
+    assert model.backend.startswith("interpreter")
+    q = ((np.arange(5 * 12).reshape(5, 12) * 37) % 256 - 128).astype(np.int8)
+    interpreter = litert_interpreter(path.read_bytes(), reference=False)
+    interpreter.resize_tensor_input(0, [5, 12])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], q)
+    interpreter.invoke()
+    out = interpreter.get_output_details()[0]
+    scale, zero_point = out["quantization"]
+    expected = np.float32(scale) * (interpreter.get_tensor(out["index"]).astype(np.float32)
+                                    - np.float32(zero_point))
+    np.testing.assert_array_equal(model.predict(q), expected)
+
+
 def test_fallback_is_thread_safe() -> None:
     pytest.importorskip("ai_edge_litert")
     model = pyedge.Model(fixture_path("unsupported_abs"), num_threads=1)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import resource
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -218,8 +221,34 @@ def test_pickle_round_trip(seed_model: pyedge.Model) -> None:
     np.testing.assert_array_equal(clone.predict(x), seed_model.predict(x))
 
 
-def test_invalid_arguments() -> None:
+def test_invalid_arguments(tmp_path, monkeypatch) -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
         pyedge.Model(SEED, backend="gpu")
-    with pytest.raises(ValueError, match="num_threads"):
-        pyedge.Model(SEED, num_threads=0)
+    for threads in (0, 100_000, 2**40):
+        with pytest.raises(ValueError, match=r"num_threads must be in \[1, 1024\]"):
+            pyedge.Model(SEED, num_threads=threads)
+    with pytest.raises(IsADirectoryError, match="is a directory, not a model file"):
+        pyedge.Model(tmp_path)
+    # A bad PYEDGE_KERNEL is an error whichever backend would run.
+    monkeypatch.setenv("PYEDGE_KERNEL", "bogus")
+    for backend in ("auto", "reference", "interpreter"):
+        with pytest.raises(ValueError, match="unknown kernel 'bogus'"):
+            pyedge.Model(SEED, backend=backend)
+
+
+def test_threads_the_system_refuses_are_an_error_not_an_abort() -> None:
+    # 1000 threads reserve ~8 GB of stacks: over a 3 GB address-space limit, thread creation
+    # fails; the process must get a RuntimeError, not std::terminate (SIGABRT).
+    code = (f"import pyedge\ntry:\n    pyedge.Model({str(SEED)!r}, num_threads=1000)\n"
+            "except RuntimeError as e:\n    print('RuntimeError', e)\n")
+    limit = 3 * 2**30
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert result.returncode == 0, result.stderr
+    assert "RuntimeError could not start 999 worker threads" in result.stdout
+
+
+def test_trace_of_an_empty_batch_keeps_each_depth(seed_model: pyedge.Model) -> None:
+    shapes = [t.shape for t in seed_model.trace(np.zeros((0, 100), np.float32)).values()]
+    assert shapes == [(0, 100), (0, 64), (0, 32), (0, 10), (0, 10)]

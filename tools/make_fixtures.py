@@ -49,6 +49,8 @@ FIXTURES: dict[str, dict] = {
                                                 (30, "relu"), "dropout", (4, "sigmoid")]),
     # For the fallback backend: an op the native plan does not run, and a float model.
     "unsupported_abs": dict(width=12, layers=[(8, None), "abs", (3, "softmax")]),
+    "unsupported_abs_int8_io": dict(width=12, layers=[(8, None), "abs", (3, "softmax")],
+                                    int8_io=True),
     "float_model": dict(width=12, layers=[(8, "relu"), (3, "softmax")], quantize=False),
     # Dynamic-range: the converter keeps weights under 1024 values in float, so 40 x 64.
     "dynamic_range": dict(width=40, layers=[(64, "relu"), (3, "softmax")], quantize="dynamic"),
