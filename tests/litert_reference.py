@@ -20,7 +20,7 @@ def litert_interpreter(content: bytes, reference: bool = True, num_threads: int 
                 else litert.OpResolverType.AUTO)
     return litert.Interpreter(model_content=content, num_threads=num_threads,
                               experimental_op_resolver_type=resolver,
-                              experimental_preserve_all_tensors=True)
+                              experimental_preserve_all_tensors=reference)
 
 
 def reference_tensors(content: bytes, x: np.ndarray) -> dict[str, dict]:
