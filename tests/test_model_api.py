@@ -236,14 +236,15 @@ def test_invalid_arguments(tmp_path, monkeypatch) -> None:
             pyedge.Model(SEED, backend=backend)
 
 
-def test_threads_the_system_refuses_are_an_error_not_an_abort() -> None:
+def test_threads_the_system_refuses_are_an_error_not_an_abort(tmp_path) -> None:
     # 1000 threads reserve ~8 GB of stacks: over a 3 GB address-space limit, thread creation
     # fails; the process must get a RuntimeError, not std::terminate (SIGABRT).
-    code = (f"import pyedge\ntry:\n    pyedge.Model({str(SEED)!r}, num_threads=1000)\n"
+    code = (f"import pyedge\ntry:\n    m = pyedge.Model({str(SEED)!r}, num_threads=1000)\n"
+            "    print('loaded:', m.backend)\n"
             "except RuntimeError as e:\n    print('RuntimeError', e)\n")
     limit = 3 * 2**30
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    result = subprocess.run(  # not from the checkout: its pyedge/ has no compiled _core
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     assert result.returncode == 0, result.stderr
     assert "RuntimeError could not start 999 worker threads" in result.stdout
