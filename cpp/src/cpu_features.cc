@@ -54,6 +54,10 @@ CpuFeatures detect_cpu_features() {
   const bool avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
   const bool avx512vnni = ecx & (1u << 11);
   f.avx512vnni = zmm_state && f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && avx512vnni;
+  // Leaf 7 subleaf 1 exists when subleaf 0 reports max subleaf >= 1 in EAX.
+  unsigned int eax1, ebx1, ecx1, edx1;
+  const bool has_subleaf1 = eax >= 1 && __get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1);
+  f.avxvnni = f.avx2 && has_subleaf1 && (eax1 & (1u << 4));
   const bool amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25);
   const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG (bit 17) + XTILEDATA (18)
   f.amx = f.avx512vnni && amx_tile && amx_int8 && tile_state && request_amx_permission();

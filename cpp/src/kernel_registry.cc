@@ -23,9 +23,17 @@ std::vector<KernelInfo> list_kernels() {
 #if defined(PYEDGE_HAVE_X86_KERNELS)
   add("avx512vnni", cpu.avx512vnni, make_fully_connected_avx512vnni, quantize_f32_s8_avx512,
       softmax_s8_avx512);
-  add("avx2", cpu.avx2, make_fully_connected_avx2, quantize_f32_s8_avx2, nullptr);
 #else
   add("avx512vnni", false, nullptr, nullptr, nullptr);
+#endif
+#if defined(PYEDGE_HAVE_AVXVNNI_KERNEL)
+  add("avxvnni", cpu.avxvnni, make_fully_connected_avxvnni, quantize_f32_s8_avx2, nullptr);
+#else
+  add("avxvnni", false, nullptr, nullptr, nullptr);
+#endif
+#if defined(PYEDGE_HAVE_X86_KERNELS)
+  add("avx2", cpu.avx2, make_fully_connected_avx2, quantize_f32_s8_avx2, nullptr);
+#else
   add("avx2", false, nullptr, nullptr, nullptr);
 #endif
 #if defined(PYEDGE_HAVE_ARM_KERNELS)

@@ -6,6 +6,9 @@ namespace pyedge {
 
 struct CpuFeatures {
   bool avx2 = false;        // x86: AVX2 with OS support for the YMM state
+  // x86: AVX2 (with the YMM state) + AVX-VNNI, the VEX-encoded 256-bit vpdpbusd that Alder
+  // Lake-N and other CPUs without AVX-512 have (CPUID.(EAX=7,ECX=1):EAX bit 4)
+  bool avxvnni = false;
   bool avx512vnni = false;  // x86: AVX-512 F/BW/DQ/VL + VNNI with OS support for the ZMM state
   // x86: AMX-TILE + AMX-INT8 (and avx512vnni, used for requantization) with OS support for
   // the tile state, and, on Linux, this process's permission to use it (see cpu_features.cc).

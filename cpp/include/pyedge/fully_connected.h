@@ -44,6 +44,10 @@ std::unique_ptr<FullyConnected> make_fully_connected_scalar(const FullyConnected
 std::unique_ptr<FullyConnected> make_fully_connected_avx2(const FullyConnectedParams& params);
 std::unique_ptr<FullyConnected> make_fully_connected_avx512vnni(const FullyConnectedParams& params);
 #endif
+#if defined(PYEDGE_HAVE_AVXVNNI_KERNEL)
+// Needs CpuFeatures::avxvnni (AVX2 + the VEX-encoded 256-bit VNNI, no AVX-512).
+std::unique_ptr<FullyConnected> make_fully_connected_avxvnni(const FullyConnectedParams& params);
+#endif
 #if defined(PYEDGE_HAVE_AMX_KERNEL)
 // Needs CpuFeatures::amx, whose detection also obtains Linux's permission to use AMX tiles.
 std::unique_ptr<FullyConnected> make_fully_connected_amx(const FullyConnectedParams& params);
