@@ -170,8 +170,9 @@ def markdown_report(results: dict[str, bench.BenchResult], checks: list[str],
         "## Each kernel",
         "",
         "pyedge with each kernel this CPU supports (forced with `PYEDGE_KERNEL`), 1 thread, "
-        "against LiteRT XNNPACK (speed ratio, >1 = faster); what a CPU with only that kernel "
-        "would get:",
+        "against LiteRT XNNPACK (speed ratio, >1 = faster). LiteRT keeps using this CPU's best "
+        "instructions, so for the narrower kernels the ratios understate what a CPU with only "
+        "that ISA would see:",
         "",
         "| " + " | ".join(kernels[0]) + " |",
         "| --- |" + " ---: |" * (len(kernels[0]) - 1),
