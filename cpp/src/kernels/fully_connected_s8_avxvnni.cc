@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "pyedge/fully_connected.h"
+#include "pack_weights_u8c4.h"
 #include "requantize_s8_avx2.h"
 
 namespace pyedge {
@@ -258,29 +259,8 @@ class FullyConnectedAvxVnni final : public FullyConnected {
         k_groups_((k_ + 3) / 4), blocks_((n_ + kBlock - 1) / kBlock),
         output_zero_point_(p.output_zero_point),
         act_min_(static_cast<int8_t>(std::max(p.activation_min, -128))),
-        act_max_(static_cast<int8_t>(std::min(p.activation_max, 127))),
-        weights_(static_cast<size_t>(k_groups_) * blocks_), params_(blocks_) {
-    for (int block = 0; block < blocks_; ++block) {
-      const int panel_first = block / kPanelBlocks * kPanelBlocks;
-      const int nb = std::min(kPanelBlocks, blocks_ - panel_first);
-      WeightVector* panel = weights_.data() + static_cast<size_t>(panel_first) * k_groups_;
-      BlockParams& bp = params_[block];
-      for (int c = 0; c < kBlock; ++c) {
-        const int n = block * kBlock + c;
-        int64_t weight_sum = 0;
-        if (n < n_) {
-          const int8_t* w = p.weights + static_cast<size_t>(n) * k_;
-          for (int k = 0; k < k_; ++k) {
-            panel[static_cast<size_t>(k / 4) * nb + (block - panel_first)].bytes[4 * c + k % 4] =
-                static_cast<uint8_t>(w[k] + 128);
-            weight_sum += w[k];
-          }
-        }
-        set_channel_params(bp, c, n < n_, n < n_ && p.bias ? p.bias[n] : 0, weight_sum,
-                           p.input_zero_point, n < n_ ? p.multiplier[n] : 0,
-                           n < n_ ? p.shift[n] : 0, output_zero_point_);
-      }
-    }
+        act_max_(static_cast<int8_t>(std::min(p.activation_max, 127))) {
+    pack_weights_u8c4<kBlock, kPanelBlocks>(p, weights_, params_);
   }
 
   void run(const int8_t* input, int rows, int8_t* output) const override {
