@@ -15,6 +15,7 @@ while IFS= read -r object; do
     echo "$weak"
     status=1
   fi
-done < <(find "$build" -name '*_avx*.o' -o -name '*_amx*.o' -o -name '*_neon*.o' | sort)
+done < <(find "$build" -name '*_avx*.o' -o -name '*_amx*.o' -o -name '*_neon*.o' -o -name '*_i8mm*.o' |
+           sort)
 [ $status -eq 0 ] && echo "ISA isolation: no shared code symbols in the SIMD kernel objects"
 exit $status

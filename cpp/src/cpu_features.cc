@@ -71,7 +71,12 @@ CpuFeatures detect_cpu_features() {
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
   f.dotprod = getauxval(AT_HWCAP) & HWCAP_ASIMDDP;
+  // Linux reports I8MM since 5.10; an older kernel leaves the bit 0 and the kernel unused.
+  f.i8mm = getauxval(AT_HWCAP2) & HWCAP2_I8MM;
   return f;
 }
 

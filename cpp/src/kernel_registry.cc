@@ -36,11 +36,19 @@ std::vector<KernelInfo> list_kernels() {
 #else
   add("avx2", false, nullptr, nullptr, nullptr);
 #endif
-#if defined(PYEDGE_HAVE_ARM_KERNELS)
-  add("neondot", cpu.dotprod, make_fully_connected_neondot, quantize_f32_s8_scalar, nullptr);
-  add("neon", cpu.neon, make_fully_connected_neon, quantize_f32_s8_scalar, nullptr);
+#if defined(PYEDGE_HAVE_I8MM_KERNEL)
+  add("i8mm", cpu.i8mm, make_fully_connected_i8mm, quantize_f32_s8_neon, nullptr);
+#else
+  add("i8mm", false, nullptr, nullptr, nullptr);
+#endif
+#if defined(PYEDGE_HAVE_NEONDOT_KERNEL)
+  add("neondot", cpu.dotprod, make_fully_connected_neondot, quantize_f32_s8_neon, nullptr);
 #else
   add("neondot", false, nullptr, nullptr, nullptr);
+#endif
+#if defined(PYEDGE_HAVE_NEON_KERNEL)
+  add("neon", cpu.neon, make_fully_connected_neon, quantize_f32_s8_neon, nullptr);
+#else
   add("neon", false, nullptr, nullptr, nullptr);
 #endif
   add("scalar", true, make_fully_connected_scalar, quantize_f32_s8_scalar, nullptr);

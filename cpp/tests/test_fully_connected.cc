@@ -7,9 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -286,6 +289,97 @@ bool check_concurrent_runs(const pyedge::KernelInfo& kernel, Generator& gen) {
   return true;
 }
 
+// Requantization at the ends of its domain, through each kernel and the scalar one, against
+// the formula written out here: accumulators INT32_MIN and INT32_MAX and the 255 values next
+// to them, multipliers from 0 to 2^31 - 1, every shift in [-31, 30], output zero points at
+// both ends. (The ARM kernels round with 64-bit NEON, vmull_s32 + vrshlq_s64; vqrdmulh's double
+// rounding and saturation would differ here. The x86 ones have a 32-bit fast path that must
+// know its limits.) K = 1 with weights +-1 and the 256 int8 inputs as rows: acc = bias +
+// w * (x - input_zero_point) runs through 256 consecutive values ending at the chosen bias.
+int32_t wrap32(int64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v))); }
+
+int8_t requantize_formula(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                          int32_t act_min, int32_t act_max) {
+  const int s = 31 - shift;
+  const int32_t scaled = wrap32((int64_t{acc} * multiplier + (int64_t{1} << (s - 1))) >> s);
+  return static_cast<int8_t>(std::min(std::max(wrap32(int64_t{scaled} + output_zero_point), act_min), act_max));
+}
+
+void run_requantization_extremes(const std::vector<pyedge::KernelInfo>& kernels, Generator& gen,
+                                 Tally& tally) {
+  constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
+  constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
+  const int32_t multipliers[] = {0, 1, 2, 3, 1 << 30, (1 << 30) + 1, 0x5a5a5a5b, 0x7ffffffe, 0x7fffffff};
+  for (int shift = -31; shift <= 30; ++shift) {
+    for (const int zp_out : {-128, 127, 0}) {
+      Case c;
+      c.k = 1;
+      c.rows = 256;
+      c.input_zero_point = shift % 2 ? -128 : 127;
+      c.output_zero_point = zp_out;
+      c.data = Data::kAllExtreme;
+      c.shift_mode = "requantization-extremes";
+      const int up = c.input_zero_point == -128 ? 1 : -1;  // w * (x - zp) in [0, 255]
+      for (const int32_t m : multipliers) {
+        // (bias, weight): acc in [INT32_MAX - 255, INT32_MAX], [INT32_MIN, INT32_MIN + 255],
+        // [-128, 127], and 255 values from a random int32 upwards.
+        const int32_t random_bias = gen.uniform(kMin + 255, kMax - 255);
+        const std::pair<int32_t, int> kinds[] = {
+            {kMax - 255, up}, {kMin + 255, -up}, {-128, up}, {random_bias, up}};
+        for (const auto& kind : kinds) {
+          c.bias.push_back(kind.first);
+          c.weights.push_back(static_cast<int8_t>(kind.second));
+          c.multiplier.push_back(m);
+          c.shift.push_back(shift);
+        }
+      }
+      c.n = static_cast<int>(c.bias.size());
+      for (int x = -128; x <= 127; ++x) c.input.push_back(static_cast<int8_t>(x));
+      std::vector<int8_t> expected(static_cast<size_t>(c.rows) * c.n);
+      for (int r = 0; r < c.rows; ++r) {
+        for (int n = 0; n < c.n; ++n) {
+          const int32_t acc = c.bias[n] + c.weights[n] * (c.input[r] - c.input_zero_point);
+          expected[static_cast<size_t>(r) * c.n + n] = requantize_formula(
+              acc, c.multiplier[n], c.shift[n], c.output_zero_point, c.activation_min, c.activation_max);
+        }
+      }
+      for (const pyedge::KernelInfo& kernel : kernels) {
+        if (check(kernel, c, expected)) {
+          ++tally.passed;
+        } else {
+          ++tally.failed;
+        }
+      }
+    }
+  }
+}
+
+// Forcing a kernel this CPU or build cannot run must be refused with a reason (on a Cortex-A72
+// that is the dotprod kernel: running it would be SIGILL), and forcing a runnable one must
+// select it.
+void check_forcing(Tally& tally) {
+  for (const pyedge::KernelInfo& k : pyedge::list_kernels()) {
+    std::string outcome;
+    try {
+      const pyedge::KernelInfo chosen = pyedge::select_kernel(k.name);
+      outcome = chosen.name == k.name && k.supported ? "" : "selected although " +
+                std::string(k.compiled ? "not supported by this CPU" : "not compiled");
+    } catch (const std::invalid_argument& error) {
+      const char* reason = k.compiled ? "not supported by this CPU" : "not compiled into this build";
+      outcome = !k.supported && std::string(error.what()).find(reason) != std::string::npos
+                    ? ""
+                    : std::string("refused: ") + error.what();
+    }
+    if (outcome.empty()) {
+      ++tally.passed;
+    } else {
+      std::printf("FAIL forcing kernel %s (compiled %d, supported %d): %s\n", k.name.c_str(),
+                  k.compiled, k.supported, outcome.c_str());
+      ++tally.failed;
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -301,6 +395,11 @@ int main(int argc, char** argv) {
   }
   std::printf("test_fully_connected: seed %llu, kernels under test:%s\n",
               static_cast<unsigned long long>(seed), names.empty() ? " (none but scalar)" : names.c_str());
+  // Every kernel this build knows, for logs and tools/cross/test-cpp-arm.sh's summary.
+  std::string status;
+  for (const pyedge::KernelInfo& k : pyedge::list_kernels())
+    status += " " + k.name + "=" + (k.supported ? "supported" : k.compiled ? "unsupported" : "not-compiled");
+  std::printf("test_fully_connected: kernels:%s\n", status.c_str());
 
   Tally tally;
   auto run = [&](int k, int n, int rows, Data data) {
@@ -381,6 +480,26 @@ int main(int argc, char** argv) {
       ++tally.failed;
     }
   }
+
+  // Weights of -128, outside TFLite's [-127, 127] but representable: still exact (the NEON
+  // kernel's int16 pair sums would overflow at (-128)*(-128)*2, so it must notice them).
+  for (const Data data : {Data::kInputsMin, Data::kAllExtreme, Data::kRandom}) {
+    Case c;
+    c.k = 67;
+    c.n = 21;
+    c.rows = 9;
+    c.data = data;
+    gen.fill(c);
+    for (size_t i = 0; i < c.weights.size(); ++i)
+      if (i % 3 != 1) c.weights[i] = -128;
+    run_case(kernels, c, tally);
+  }
+
+  std::vector<pyedge::KernelInfo> with_scalar = kernels;
+  for (const pyedge::KernelInfo& k : pyedge::list_kernels())
+    if (k.name == "scalar") with_scalar.push_back(k);
+  run_requantization_extremes(with_scalar, gen, tally);
+  check_forcing(tally);
 
   std::printf("test_fully_connected: %d passed, %d failed\n", tally.passed, tally.failed);
   return tally.failed == 0 ? 0 : 1;

@@ -9,4 +9,8 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 set(CMAKE_C_FLAGS_INIT "-march=armv8-a")
 set(CMAKE_CXX_FLAGS_INIT "-march=armv8-a")
 # ctest runs the C++ tests under qemu; QEMU_CPU (cortex-a72, cortex-a76, max) picks the CPU.
-set(CMAKE_CROSSCOMPILING_EMULATOR /usr/bin/qemu-aarch64-static;-L;/usr/aarch64-linux-gnu)
+# LD_LIBRARY_PATH keeps the cross libc beside the cross ld.so: with -L alone, ld.so falls back to
+# the host's multiarch /lib/aarch64-linux-gnu (there once libpython3.11-dev:arm64 is installed), and
+# that mismatched libc hangs in pthread_create.
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    /usr/bin/qemu-aarch64-static;-L;/usr/aarch64-linux-gnu;-E;LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib)

@@ -15,6 +15,7 @@ struct CpuFeatures {
   bool amx = false;
   bool neon = false;        // ARM: Advanced SIMD (always on aarch64, HWCAP_NEON on armv7)
   bool dotprod = false;     // aarch64: armv8.2 sdot (HWCAP_ASIMDDP)
+  bool i8mm = false;        // aarch64: armv8.6 smmla (HWCAP2_I8MM)
 };
 
 CpuFeatures detect_cpu_features();

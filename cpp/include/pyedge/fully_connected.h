@@ -52,5 +52,17 @@ std::unique_ptr<FullyConnected> make_fully_connected_avxvnni(const FullyConnecte
 // Needs CpuFeatures::amx, whose detection also obtains Linux's permission to use AMX tiles.
 std::unique_ptr<FullyConnected> make_fully_connected_amx(const FullyConnectedParams& params);
 #endif
+#if defined(PYEDGE_HAVE_NEON_KERNEL)
+// Needs CpuFeatures::neon (always true on aarch64; HWCAP_NEON on 32-bit ARM).
+std::unique_ptr<FullyConnected> make_fully_connected_neon(const FullyConnectedParams& params);
+#endif
+#if defined(PYEDGE_HAVE_NEONDOT_KERNEL)
+// Needs CpuFeatures::dotprod (aarch64 armv8.2 sdot, HWCAP_ASIMDDP).
+std::unique_ptr<FullyConnected> make_fully_connected_neondot(const FullyConnectedParams& params);
+#endif
+#if defined(PYEDGE_HAVE_I8MM_KERNEL)
+// Needs CpuFeatures::i8mm (aarch64 smmla, HWCAP2_I8MM).
+std::unique_ptr<FullyConnected> make_fully_connected_i8mm(const FullyConnectedParams& params);
+#endif
 
 }  // namespace pyedge

@@ -15,7 +15,7 @@ namespace pyedge {
 using FullyConnectedFactory = std::unique_ptr<FullyConnected> (*)(const FullyConnectedParams&);
 
 struct KernelInfo {
-  std::string name;              // "amx", "avx512vnni", "avx2", "neondot", "neon", "scalar"
+  std::string name;              // "amx", "avx512vnni", ..., "i8mm", "neondot", "neon", "scalar"
   bool compiled = false;         // built into this binary
   bool supported = false;        // compiled and this CPU can run it
   FullyConnectedFactory make = nullptr;  // null unless compiled

@@ -17,5 +17,8 @@ bool quantize_f32_s8_scalar(const float* x, int n, float scale, int32_t zero_poi
 bool quantize_f32_s8_avx2(const float* x, int n, float scale, int32_t zero_point, int8_t* out);
 bool quantize_f32_s8_avx512(const float* x, int n, float scale, int32_t zero_point, int8_t* out);
 #endif
+#if defined(PYEDGE_HAVE_NEON_KERNEL)
+bool quantize_f32_s8_neon(const float* x, int n, float scale, int32_t zero_point, int8_t* out);
+#endif
 
 }  // namespace pyedge

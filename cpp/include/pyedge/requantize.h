@@ -17,7 +17,11 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, i
 
 inline int8_t requantize(int32_t acc, int32_t multiplier, int shift, int32_t output_zero_point,
                          int32_t activation_min, int32_t activation_max) {
-  const int32_t scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_zero_point;
+  // Adds with int32 wrap-around, spelled out (a plain int32 add could overflow, which is
+  // undefined): the bits TFLite's int32 arithmetic gives, for parameters no converter emits.
+  const int32_t scaled = static_cast<int32_t>(
+      static_cast<uint32_t>(multiply_by_quantized_multiplier(acc, multiplier, shift)) +
+      static_cast<uint32_t>(output_zero_point));
   return static_cast<int8_t>(std::min(std::max(scaled, activation_min), activation_max));
 }
 
