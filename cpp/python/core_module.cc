@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -77,9 +79,16 @@ class NativeModel {
     }
     pyedge::Quantization in{spec["input_scale"].cast<float>(), spec["input_zero_point"].cast<int32_t>()};
     pyedge::Quantization out{spec["output_scale"].cast<float>(), spec["output_zero_point"].cast<int32_t>()};
-    input_q_ = in;
+    pyedge::Standardization standardization;
+    if (spec.contains("input_mean")) {  // a trained model's raw-feature statistics
+      const int depth = spec["input_depth"].cast<int>();
+      const auto mean = array_of<float>(spec, "input_mean", depth);
+      const auto std = array_of<float>(spec, "input_std", depth);
+      standardization.mean.assign(mean.data(), mean.data() + depth);
+      standardization.std.assign(std.data(), std.data() + depth);
+    }
     plan_ = std::make_unique<Plan>(spec["input_depth"].cast<int>(), in, out, std::move(layers),
-                                   kernel_.quantize, num_threads);
+                                   kernel_.quantize, num_threads, std::move(standardization));
   }
 
   py::array_t<float> predict(const py::handle& x) const {
@@ -102,9 +111,7 @@ class NativeModel {
       py::gil_scoped_release release;
       bad = plan_->run(f.data(), rows, out);
     }
-    if (bad >= 0)
-      throw py::value_error("input row " + std::to_string(bad) + " contains NaN or Inf (after "
-                            "conversion to float32); predict() accepts finite values only");
+    if (bad >= 0) throw_bad_row(a, bad);
     return y;
   }
 
@@ -121,13 +128,11 @@ class NativeModel {
       q = q_in.data();
     } else {
       auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
-      quantized.resize(size_t(rows) * plan_->input_depth());
+      const int depth = plan_->input_depth();
+      quantized.resize(size_t(rows) * depth);
       for (py::ssize_t r = 0; r < rows; ++r)
-        if (!kernel_.quantize(f.data() + r * plan_->input_depth(), plan_->input_depth(),
-                              input_q_.scale, input_q_.zero_point,
-                              quantized.data() + r * plan_->input_depth()))
-          throw py::value_error("input row " + std::to_string(r) + " contains NaN or Inf (after "
-                                "conversion to float32); predict() accepts finite values only");
+        if (plan_->quantize_input(f.data() + r * depth, 1, quantized.data() + r * depth) >= 0)
+          throw_bad_row(a, r);
       q = quantized.data();
     }
     py::list result;
@@ -144,7 +149,23 @@ class NativeModel {
   const std::string& kernel() const { return kernel_.name; }
   int num_threads() const { return plan_->num_threads(); }
 
+  // (callable, args) that make this object again: pyedge.Model sets it to load the model's
+  // bytes anew, so that model.predict, a bound method of this object, pickles too.
+  py::object pickle_as = py::none();
+
  private:
+  [[noreturn]] void throw_bad_row(const py::array& input, int64_t row) const {
+    if (plan_->standardizes()) {
+      auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(input);
+      const float* x = f.data() + row * plan_->input_depth();
+      if (std::all_of(x, x + plan_->input_depth(), [](float v) { return std::isfinite(v); }))
+        throw py::value_error("input row " + std::to_string(row) + " overflows float32 when "
+                              "standardized with the model's training statistics ((x - mean) / std)");
+    }
+    throw py::value_error("input row " + std::to_string(row) + " contains NaN or Inf (after "
+                          "conversion to float32); predict() accepts finite values only");
+  }
+
   // Shape and dtype checks shared by predict and trace; the messages match pyedge/_inputs.py.
   py::array checked_input(const py::handle& x, py::ssize_t* rows, bool* single) const {
     py::array a = py::array::ensure(x);
@@ -177,7 +198,6 @@ class NativeModel {
   pyedge::KernelInfo kernel_;
   bool int8_input_;
   std::vector<py::ssize_t> feature_shape_;
-  pyedge::Quantization input_q_;
   std::unique_ptr<Plan> plan_;
 };
 
@@ -192,7 +212,13 @@ PYBIND11_MODULE(_core, m) {
            "Float rows (or int8 rows for an int8-input model) -> float32 outputs.")
       .def("trace", &NativeModel::trace, py::arg("x"))
       .def_property_readonly("kernel", &NativeModel::kernel)
-      .def_property_readonly("num_threads", &NativeModel::num_threads);
+      .def_property_readonly("num_threads", &NativeModel::num_threads)
+      .def_readwrite("pickle_as", &NativeModel::pickle_as)
+      .def("__reduce__", [](const NativeModel& m) {
+        if (m.pickle_as.is_none())
+          throw py::type_error("a NativeModel pickles only as part of a pyedge.Model");
+        return m.pickle_as;
+      });
   m.def("kernels", [] {
     py::list result;
     for (const auto& k : pyedge::list_kernels())

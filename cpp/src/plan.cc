@@ -94,28 +94,57 @@ std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const Softma
   return std::make_unique<SoftmaxLayer>(exp_table, params, depth, kernel);
 }
 
+ScratchPool::ScratchPool() : shelf_(new Shelf{fork_generation(), {}, {}}) {}
+
+ScratchPool::~ScratchPool() {
+  Shelf* shelf = shelf_.load();
+  if (shelf->generation == fork_generation()) delete shelf;  // else the parent's: left alone
+}
+
+ScratchPool::Shelf* ScratchPool::shelf() {
+  Shelf* shelf = shelf_.load(std::memory_order_acquire);
+  const unsigned generation = fork_generation();
+  while (shelf->generation != generation) {  // the first large call in a forked child
+    auto fresh = std::make_unique<Shelf>();
+    fresh->generation = generation;
+    if (shelf_.compare_exchange_strong(shelf, fresh.get(), std::memory_order_acq_rel))
+      return fresh.release();
+  }
+  return shelf;
+}
+
 ScratchPool::Lease ScratchPool::borrow() {
+  Shelf* shelf = this->shelf();
   std::unique_ptr<int8_t[]> buffer;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!free_.empty()) {
-      buffer = std::move(free_.back());
-      free_.pop_back();
+    std::lock_guard<std::mutex> lock(shelf->mutex);
+    if (!shelf->free.empty()) {
+      buffer = std::move(shelf->free.back());
+      shelf->free.pop_back();
     }
   }
   if (!buffer) buffer.reset(new int8_t[bytes_]);  // first use by this many concurrent callers
-  return Lease(this, std::move(buffer));
+  return Lease(shelf, std::move(buffer));
 }
 
-void ScratchPool::give_back(std::unique_ptr<int8_t[]> buffer) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  free_.push_back(std::move(buffer));
+void ScratchPool::Shelf::give_back(std::unique_ptr<int8_t[]> buffer) {
+  std::lock_guard<std::mutex> lock(mutex);
+  free.push_back(std::move(buffer));
 }
 
 Plan::Plan(int input_depth, Quantization input, Quantization output,
-           std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads)
+           std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads,
+           Standardization standardization)
     : input_depth_(input_depth), output_depth_(input_depth), max_depth_(input_depth),
-      input_(input), output_(output), layers_(std::move(layers)), quantize_(quantize) {
+      input_(input), output_(output), layers_(std::move(layers)), quantize_(quantize),
+      standardization_(std::move(standardization)) {
+  const size_t depth = static_cast<size_t>(std::max(input_depth, 0));
+  if (standardizes() && (standardization_.mean.size() != depth || standardization_.std.size() != depth))
+    throw std::invalid_argument("standardization needs one mean and one std per input value");
+  for (size_t k = 0; k < standardization_.std.size(); ++k)
+    if (!std::isfinite(standardization_.mean[k]) || !(standardization_.std[k] > 0) ||
+        !std::isfinite(standardization_.std[k]))
+      throw std::invalid_argument("standardization needs finite means and finite stds > 0");
   for (const auto& layer : layers_) {
     if (layer->input_depth() != output_depth_)
       throw std::invalid_argument("layer input depth " + std::to_string(layer->input_depth()) +
@@ -150,15 +179,8 @@ int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* outpu
     const int rows = static_cast<int>(std::min(tile, end - row));
     const int8_t* current;
     if constexpr (std::is_same_v<In, float>) {
-      // The tile's rows are contiguous: one call quantizes them all (no per-row tails).
-      const float* x = input + row * input_depth_;
-      if (!quantize_(x, rows * input_depth_, input_.scale, input_.zero_point, a)) {
-        for (int r = 0;; ++r) {  // rare: find the first row holding NaN or Inf
-          if (!quantize_(x + int64_t{r} * input_depth_, input_depth_, input_.scale,
-                         input_.zero_point, a))
-            return row + r;
-        }
-      }
+      const int64_t bad = quantize_input(input + row * input_depth_, rows, a);
+      if (bad >= 0) return row + bad;
       current = a;
     } else {
       current = input + row * input_depth_;
@@ -171,6 +193,34 @@ int64_t Plan::run_rows(const In* input, int64_t begin, int64_t end, float* outpu
     dequantize(current, rows * output_depth_, output_, output + row * output_depth_);
   }
   return -1;
+}
+
+int64_t Plan::quantize_input(const float* x, int64_t rows, int8_t* out) const {
+  const int depth = input_depth_;
+  bool finite = true;
+  if (!standardizes()) {
+    // The rows are contiguous: one call quantizes them all (no per-row tails).
+    finite = quantize_(x, static_cast<int>(rows * depth), input_.scale, input_.zero_point, out);
+  } else {
+    // Through a small stack buffer: exactly NumPy's float32 np.subtract then np.divide (a true
+    // division, no reciprocal; -ffast-math would break it), so every backend gets the same bits.
+    constexpr int kChunk = 1024;
+    alignas(64) float standardized[kChunk];
+    const float* mean = standardization_.mean.data();
+    const float* std = standardization_.std.data();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int k0 = 0; k0 < depth; k0 += kChunk) {
+        const int n = std::min(kChunk, depth - k0);
+        const float* row = x + r * depth + k0;
+        for (int k = 0; k < n; ++k) standardized[k] = (row[k] - mean[k0 + k]) / std[k0 + k];
+        finite &= quantize_(standardized, n, input_.scale, input_.zero_point, out + r * depth + k0);
+      }
+    }
+  }
+  if (finite) return -1;
+  for (int64_t r = 0; rows > 1; ++r)  // rare: find the first row holding NaN or Inf
+    if (quantize_input(x + r * depth, 1, out + r * depth) >= 0) return r;
+  return 0;
 }
 
 template <typename In>

@@ -1,6 +1,7 @@
 // The plan executor: quantize float rows, run a chain of int8 layers over tiles of rows while
 // the activations stay in cache, dequantize. Built once per model; const and thread-safe after.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,41 +35,64 @@ struct Quantization {
   int32_t zero_point = 0;
 };
 
+// Feature standardization a trained model carries in its metadata (pyedge/metadata.py): raw
+// features become (x - mean) / std, two float32 operations, before the graph's QUANTIZE.
+// Empty vectors: none. Otherwise one mean and one std (> 0) per input value.
+struct Standardization {
+  std::vector<float> mean;
+  std::vector<float> std;
+};
+
 // Scratch buffers a plan lends to its callers: each call borrows one and gives it back, so
 // concurrent calls never share one, and after the first calls nothing is allocated.
 class ScratchPool {
+  struct Shelf;
+
  public:
   class Lease {
    public:
     Lease() = default;
-    Lease(ScratchPool* pool, std::unique_ptr<int8_t[]> buffer)
-        : pool_(pool), buffer_(std::move(buffer)) {}
+    Lease(Shelf* shelf, std::unique_ptr<int8_t[]> buffer)
+        : shelf_(shelf), buffer_(std::move(buffer)) {}
     Lease(Lease&&) = default;
     Lease& operator=(Lease&&) = default;
     ~Lease() {
-      if (buffer_) pool_->give_back(std::move(buffer_));
+      if (buffer_) shelf_->give_back(std::move(buffer_));
     }
     int8_t* get() const { return buffer_.get(); }
 
    private:
-    ScratchPool* pool_ = nullptr;
+    Shelf* shelf_ = nullptr;
     std::unique_ptr<int8_t[]> buffer_;
   };
 
+  ScratchPool();
+  ~ScratchPool();
+  ScratchPool(const ScratchPool&) = delete;
+  ScratchPool& operator=(const ScratchPool&) = delete;
   void set_size(size_t bytes) { bytes_ = bytes; }
   Lease borrow();
 
  private:
-  void give_back(std::unique_ptr<int8_t[]> buffer);
+  // The free buffers and their lock. A child made by fork() leaves its parent's shelf alone
+  // (a thread of the parent may have held the lock at that moment) and starts its own.
+  struct Shelf {
+    unsigned generation;  // fork_generation() when made
+    std::mutex mutex;
+    std::vector<std::unique_ptr<int8_t[]>> free;
+    void give_back(std::unique_ptr<int8_t[]> buffer);
+  };
+  Shelf* shelf();  // this process's shelf
+
   size_t bytes_ = 0;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<int8_t[]>> free_;
+  std::atomic<Shelf*> shelf_;
 };
 
 class Plan {
  public:
   Plan(int input_depth, Quantization input, Quantization output,
-       std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads);
+       std::vector<std::unique_ptr<Layer>> layers, QuantizeFn quantize, int num_threads,
+       Standardization standardization = {});
 
   int input_depth() const { return input_depth_; }
   int output_depth() const { return output_depth_; }
@@ -79,6 +103,10 @@ class Plan {
   // Float rows in, dequantized rows out. Returns -1, or the index of the first row holding
   // NaN or Inf (the output is then unspecified).
   int64_t run(const float* input, int64_t rows, float* output) const;
+  // Float rows -> the graph's int8 input (standardized first, if the model says so). Returns -1,
+  // or the index of the first row holding NaN or Inf, or a value that standardizes to one.
+  int64_t quantize_input(const float* input, int64_t rows, int8_t* output) const;
+  bool standardizes() const { return !standardization_.mean.empty(); }
   // Already quantized rows in (an int8-input model), dequantized rows out.
   void run(const int8_t* input, int64_t rows, float* output) const;
   // The int8 input followed by every layer's int8 output, for the whole batch (tests, debugging).
@@ -97,6 +125,7 @@ class Plan {
   Quantization input_, output_;
   std::vector<std::unique_ptr<Layer>> layers_;
   QuantizeFn quantize_;
+  Standardization standardization_;
   int64_t macs_per_row_ = 0;
   mutable ScratchPool scratch_;       // tiles of activations for large calls
   std::unique_ptr<ThreadPool> pool_;  // null when num_threads == 1

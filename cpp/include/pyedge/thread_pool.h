@@ -1,6 +1,10 @@
 // A persistent pool of worker threads that splits one call's rows across cores. Owned by a
 // model (no global pool); several callers may share it at once, and each caller works on its
 // own job too, so a pool of size 1 is simply the calling thread.
+//
+// fork() copies the pool's memory but none of its threads: a forked child leaves the copy
+// alone (joining threads that do not exist, or locking a mutex one of them held, would hang)
+// and starts workers of its own at its first call that needs them.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -12,6 +16,10 @@
 
 namespace pyedge {
 
+// How many fork()s lie between this process and the start of the program. State guarded by a
+// lock that another thread may have held at a fork is made anew when this number changes.
+unsigned fork_generation();
+
 class ThreadPool {
  public:
   using TaskFn = void (*)(void* context, int task);
@@ -21,7 +29,7 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int size() const { return threads_; }
 
   // Runs fn(context, t) for t in [0, tasks) on the workers and the calling thread; returns when
   // all are done. A function pointer, not std::function: no allocation per call.
@@ -36,17 +44,27 @@ class ThreadPool {
     std::atomic<int> done{0};
     std::atomic<int> users{0};  // workers holding a pointer to this job (the caller's stack)
   };
-  void stop();  // ends and joins the workers
-  void work_on(Job* job);
-  void worker_loop();
-  void forget(Job* job);  // mutex_ held
+  // The worker threads of one process and the queue they share.
+  struct Workers {
+    explicit Workers(int threads);  // throws std::runtime_error if the system refuses a thread
+    ~Workers();                     // ends and joins the threads
+    void stop();
+    void loop();
+    void forget(Job* job);  // mutex held
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job*> jobs_;
-  std::atomic<int> queued_{0};  // jobs_.size(), readable without the lock while spinning
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+    unsigned generation;  // forks this process had gone through when the threads started
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Job*> jobs;
+    std::atomic<int> queued{0};  // jobs.size(), readable without the lock while spinning
+    bool stopping = false;
+    std::vector<std::thread> threads;
+  };
+  static void work_on(Job* job);
+  Workers* workers();  // this process's workers: started anew in a forked child
+
+  int threads_;
+  std::atomic<Workers*> workers_;  // owned; a copy inherited through fork() is left alone
 };
 
 }  // namespace pyedge
