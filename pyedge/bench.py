@@ -299,6 +299,9 @@ def bench_inputs(model: Model, rows: int, seed: int = 0) -> np.ndarray:
         scale, zero_point = q
         lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
         x = (lo + hi) / 2 + x * (hi - lo) / 6
+    if model.standardization is not None:  # raw features, which predict standardizes back
+        mean, std = model.standardization
+        x = x * std + mean
     return x.reshape(rows, *model.input_shape[1:]).astype(np.float32)
 
 
@@ -344,8 +347,9 @@ def run_benchmark(path: str | os.PathLike, batches: tuple[int, ...] = DEFAULT_BA
         if log:
             log(f"batch {batch}: measuring")
         x = x_all[:batch]
+        x_graph = model.standardize(x)  # what the graph takes (pyedge's predict standardizes x)
         # An int8-input model takes int8 rows: both pyedge and LiteRT get them pre-quantized.
-        x_model = quantize(x, *model.input_quantization) if int8_input else x
+        x_model = quantize(x_graph, *model.input_quantization) if int8_input else x
         runners = [_Runner(PYEDGE, 1, model.predict, x_model[0] if batch == 1 else x_model)]
         if many is not None and batch > 1:
             runners.append(_Runner(PYEDGE, threads, many.predict, x_model))
@@ -354,9 +358,10 @@ def run_benchmark(path: str | os.PathLike, batches: tuple[int, ...] = DEFAULT_BA
                                    (LITERT_NO_DELEGATE, "BUILTIN_WITHOUT_DEFAULT_DELEGATES")):
                 interpreter = litert_interpreter(litert, content, resolver, batch)
                 dtype = interpreter.get_input_details()[0]["dtype"]
-                runners.append(_Runner(name, 1, _litert_step(interpreter), x_model.astype(dtype)))
+                x_litert = x_model if int8_input else x_graph
+                runners.append(_Runner(name, 1, _litert_step(interpreter), x_litert.astype(dtype)))
         if numpy_mlp is not None:
-            runners.append(_Runner(NUMPY, 0, numpy_mlp.predict, x))
+            runners.append(_Runner(NUMPY, 0, numpy_mlp.predict, x_graph))
         with _single_threaded_blas():
             _measure(runners, rounds, target_seconds)
         results.append(BatchResult(batch, [RunnerResult(r.name, r.threads, batch, r.best, r.calls)
@@ -377,7 +382,8 @@ def check_bitexact(model: Model, litert, x: np.ndarray) -> str:
         return f"{what}: not checked (LiteRT not installed)"
     interpreter = litert_interpreter(litert, model._content, "BUILTIN_REF", x.shape[0])
     detail = interpreter.get_input_details()[0]
-    x_in = quantize(x, *detail["quantization"]) if detail["dtype"] == np.int8 else x
+    x_graph = model.standardize(x)  # what the graph takes from raw features x
+    x_in = quantize(x_graph, *detail["quantization"]) if detail["dtype"] == np.int8 else x_graph
     expected = _litert_float_output(interpreter, _litert_step(interpreter)(x_in.astype(detail["dtype"])))
     got = model.predict(x).reshape(expected.shape)
     if np.array_equal(got, expected):

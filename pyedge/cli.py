@@ -3,6 +3,10 @@
     pyedge bench MODEL.tflite [--batch 1 1024] [--threads N] [--rounds R] [--markdown]
     pyedge info MODEL.tflite
     pyedge kernels
+    pyedge train DATA --label COLUMN --out DIR    (these four need `pip install "pyedge[train]"`:
+    pyedge evaluate MODEL.tflite DATA              pyedge/train/commands.py)
+    pyedge quantize MODEL.keras --calibration CALIB.npz --out MODEL.tflite
+    pyedge demo
 
 To add a subcommand, write `add_NAME(subparsers)` that declares its parser and sets
 `run=` to a function taking the parsed arguments and returning the exit code, then list it in
@@ -17,6 +21,8 @@ import math
 import sys
 from pathlib import Path
 from typing import Callable
+
+from .train.commands import TRAINING_COMMANDS
 
 EXIT_USAGE = 2
 
@@ -118,7 +124,7 @@ def run_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [add_bench, add_info, add_kernels]
+COMMANDS: list[Callable] = [add_bench, add_info, add_kernels, *TRAINING_COMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:

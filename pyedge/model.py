@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from ._inputs import as_batch
 from .interpreter import InterpreterBackend, find_interpreter
+from .metadata import METADATA_NAME, PyedgeMetadata, parse_metadata
 from .plan import InvalidModel, Plan, UnsupportedModel, build_plan
 from .reference import ReferenceBackend
 from .tflite_reader import Graph, read_model
@@ -58,12 +60,13 @@ class Model:
                  num_threads: int | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        # A pickled model asks again for "the CPUs of this process" where it lands, if it did here.
+        self._requested = (backend, None if num_threads is None else int(num_threads))
         if num_threads is None:
             num_threads = default_num_threads()
         if not 1 <= int(num_threads) <= MAX_THREADS:
             raise ValueError(f"num_threads must be in [1, {MAX_THREADS}], got {num_threads}")
         kernels()  # an unknown or unsupported PYEDGE_KERNEL is an error whichever backend runs
-        self._requested = (backend, int(num_threads))
         if isinstance(source, (bytes, bytearray, memoryview)):
             content, name = bytes(source), "model bytes"
         else:
@@ -76,6 +79,9 @@ class Model:
         self._content = content
         self.source = name
         self.graph: Graph = read_model(content, name)
+        if len(self.graph.inputs) != 1 or len(self.graph.outputs) != 1:  # on any backend
+            raise ValueError(f"{name}: pyedge runs models with one input and one output; this "
+                             f"one has {len(self.graph.inputs)} and {len(self.graph.outputs)}")
         self.metadata: dict[str, bytes] = self.graph.metadata
         self.plan: Plan | None = None
         unsupported: list[str] = []
@@ -87,11 +93,23 @@ class Model:
             raise ValueError(f"{name}: inconsistent TFLite model: {error}") from None
         self._native = None
         self._backend = None
+        self._pyedge_metadata = self._read_pyedge_metadata()
+        self._standardize = self._pyedge_metadata.standardizer(self.input_shape[1:])
         self.backend = self._choose_backend(backend, int(num_threads), unsupported)
         if self._native is not None:
             # The bound C++ method itself: checks, quantizes, runs and dequantizes in one call,
-            # with no Python frame in between (a batch-1 predict takes about a microsecond).
+            # with no Python frame in between (a batch-1 predict takes about a microsecond),
+            # standardization included.
             self.predict = self._native.predict
+
+    def _read_pyedge_metadata(self) -> PyedgeMetadata:
+        payload = self.metadata.get(METADATA_NAME)
+        if payload is None:
+            return PyedgeMetadata()
+        try:
+            return parse_metadata(payload, math.prod(self.input_shape[1:]), self.output_shape[1])
+        except ValueError as error:
+            raise ValueError(f"{self.source}: {error}") from None
 
     def _choose_backend(self, backend: str, num_threads: int, unsupported: list[str]) -> str:
         why_not_native = ""
@@ -102,8 +120,12 @@ class Model:
             if isinstance(core, ImportError):
                 why_not_native = f"the C++ extension pyedge._core does not load ({core})"
             else:
-                self._native = core.NativeModel(self.plan.to_native(), num_threads,
+                spec = self.plan.to_native()
+                if self._pyedge_metadata.mean is not None:
+                    spec.update(input_mean=self._pyedge_metadata.mean, input_std=self._pyedge_metadata.std)
+                self._native = core.NativeModel(spec, num_threads,
                                                 os.environ.get("PYEDGE_KERNEL", ""))
+                self._native.pickle_as = (_load_native, self.__reduce__()[1])
                 threads = self._native.num_threads
                 return (f"native (kernel {self._native.kernel}, {threads} "
                         f"thread{'s' if threads > 1 else ''})")
@@ -159,6 +181,32 @@ class Model:
     def size_bytes(self) -> int:
         return len(self._content)
 
+    # -- what travels with a trained model (pyedge/metadata.py) --------------------------------
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The class name of each output, as the training labels were (strings or integers),
+        or None: `model.classes[model.predict(x).argmax(axis=-1)]` names the predictions."""
+        classes = self._pyedge_metadata.classes
+        if classes is None:
+            return None
+        names = np.array(classes)
+        names.flags.writeable = False
+        return names
+
+    @property
+    def standardization(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, std) float32 per feature that predict applies to raw features, or None."""
+        meta = self._pyedge_metadata
+        return None if meta.mean is None else (meta.mean, meta.std)
+
+    def standardize(self, x: object) -> np.ndarray:
+        """Raw float rows as the graph takes them: `(x - mean) / std` in float32 (x as float32
+        when the model has no standardization). What another TFLite interpreter must be given
+        to compute what predict computes from raw features."""
+        rows, single = as_batch(x, self.input_shape[1:], False)
+        rows = self._standardized(rows)
+        return rows[0] if single else rows
+
     # -- running ----------------------------------------------------------------------------
     def predict(self, x: object) -> np.ndarray:
         """One row (features,) or a batch (rows, features) -> float32 outputs of the same rank.
@@ -166,10 +214,28 @@ class Model:
         Float input of any dtype and layout is converted; an int8 array given to an int8-input
         model is taken as already quantized. NaN/Inf raise ValueError naming the first bad row.
         """
+        if self._native is not None:  # reached as Model.predict(model, x): instances bind C++
+            return self._native.predict(x)
         rows, single = as_batch(x, self.input_shape[1:], self._int8_input)
-        y = self._backend.predict(rows) if rows.shape[0] else np.zeros((0, self.output_shape[1]),
-                                                                       np.float32)
+        if rows.dtype != np.int8:
+            rows = self._standardized(rows)
+        if rows.shape[0]:
+            y = self._backend.predict(rows)
+        else:
+            y = np.zeros((0, self.output_shape[1]), np.float32)
         return y[0] if single else y
+
+    def _standardized(self, rows: np.ndarray) -> np.ndarray:
+        """A batch of float32 rows, standardized (as is without statistics), for the Python
+        backends; the native one does the same two float32 operations in C++."""
+        if self._standardize is None:
+            return rows
+        standardized = self._standardize(rows)
+        finite = np.isfinite(standardized.reshape(len(rows), math.prod(rows.shape[1:]))).all(axis=1)
+        if not finite.all():  # as_batch has refused NaN and Inf already
+            raise ValueError(f"input row {int(np.argmin(finite))} overflows float32 when standardized "
+                             "with the model's training statistics ((x - mean) / std)")
+        return standardized
 
     @property
     def _int8_input(self) -> bool:
@@ -184,9 +250,11 @@ class Model:
             raise RuntimeError(f"trace needs the native plan; {self.backend}")
         names = [self.plan.input_name] + [layer.name for layer in self.plan.layers]
         if self._native is not None:
-            arrays = self._native.trace(x)
+            arrays = self._native.trace(x)  # standardizes in C++, as predict does
         else:
             rows, _ = as_batch(x, self.input_shape[1:], self._int8_input)
+            if rows.dtype != np.int8:
+                rows = self._standardized(rows)
             arrays = ReferenceBackend(self.plan).trace(rows)
         tensors = dict(zip(names, arrays))
         for alias, source in self.plan.aliases.items():
@@ -197,6 +265,13 @@ class Model:
     def summary(self) -> str:
         lines = [f"pyedge.Model {self.source!r} ({self.size_bytes:,} bytes)",
                  f"  backend: {self.backend}"]
+        if self.standardization is not None:
+            lines.append(f"  preprocessing: (x - mean) / std on {self.standardization[0].size} raw "
+                         "features (training statistics, from the file's metadata)")
+        if self.classes is not None:
+            names = ", ".join(str(c) for c in self.classes[:12])
+            more = f", ... ({len(self.classes)} classes)" if len(self.classes) > 12 else ""
+            lines.append(f"  classes: {names}{more}")
         if self.plan is None:
             ops = ", ".join(op.opcode for op in self.graph.operators)
             lines.append(f"  input {self.input_shape}, output {self.output_shape}; ops: {ops}")
@@ -229,6 +304,12 @@ class Model:
         # A Model pickles as its bytes (not a path), so it travels to other processes.
         backend, num_threads = self._requested
         return (Model, (self._content, backend, num_threads))
+
+
+def _load_native(content: bytes, backend: str, num_threads: int | None):
+    """Unpickles the C++ half of a native Model (and so model.predict, its bound method) by
+    loading the model's bytes again, in the receiving process, for its own CPU."""
+    return Model(content, backend, num_threads)._native
 
 
 def _tensor_quantization(graph: Graph, index: int) -> tuple[float, int] | None:

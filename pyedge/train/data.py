@@ -1,0 +1,231 @@
+"""Data in: CSV files, .npz files, NumPy arrays and the built-in datasets, as one Dataset.
+
+Every problem a user can fix is a DataError (a ValueError) that says where it is: the file,
+the column, the line numbers. Rows with missing values are never dropped silently: they are an
+error that lists them, or, when the caller asks for it (`drop_missing=True`, the CLI's
+`--drop-missing`), dropped and listed in `Dataset.dropped`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Cell texts that mean "no value" (compared lowercased, after stripping spaces).
+MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "?", "-")
+MIN_ROWS = 10
+LISTED_ROWS = 10  # how many bad rows an error names before "and N more"
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+class DataError(ValueError):
+    """Data that cannot be trained on or evaluated as given, with where and why."""
+
+
+@dataclass
+class Dataset:
+    x: np.ndarray  # float32 (rows, features): raw features, as the model's users will pass them
+    y: np.ndarray  # int64 (rows,): index into classes
+    classes: tuple  # the label values, sorted: all strings or all integers
+    feature_names: tuple[str, ...]
+    source: str
+    dropped: tuple[str, ...] = ()  # "line 7", "row 3": rows left out for missing values
+
+    @property
+    def rows(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def features(self) -> int:
+        return int(self.x.shape[1])
+
+    def labels(self) -> np.ndarray:
+        """The label of every row, as in the data (strings or integers)."""
+        return np.asarray(self.classes, dtype=object)[self.y]
+
+
+def _listing(places: list[str]) -> str:
+    shown = ", ".join(places[:LISTED_ROWS])
+    return shown + (f" and {len(places) - LISTED_ROWS} more" if len(places) > LISTED_ROWS else "")
+
+
+def label_values(raw: list[str] | np.ndarray) -> np.ndarray:
+    """Labels as integers when every one is written as an integer, else as strings (stripped)."""
+    texts = [str(v).strip() for v in raw]
+    if texts and all(_INTEGER.fullmatch(t) for t in texts):
+        return np.array([int(t) for t in texts], dtype=np.int64)
+    return np.array(texts, dtype=str)
+
+
+def encode_labels(values: np.ndarray, classes: tuple | None = None,
+                  where: list[str] | None = None) -> tuple[np.ndarray, tuple]:
+    """(class index per row, classes). With classes=None they are the sorted distinct values;
+    given (a trained model's), a value that is not one of them is an error naming its rows."""
+    if classes is None:
+        classes = tuple(v.item() if hasattr(v, "item") else v for v in np.unique(values))
+    index = {c: i for i, c in enumerate(classes)}
+    if all(isinstance(c, (int, np.integer)) for c in classes) and values.dtype.kind in "US":
+        values = label_values(values)  # a model with integer classes, labels read as text
+    elif all(isinstance(c, str) for c in classes) and values.dtype.kind in "iu":
+        values = values.astype(str)  # a model with text classes ("1", "2"), labels read as numbers
+    keys = [v.item() if hasattr(v, "item") else v for v in values]
+    unknown = [i for i, k in enumerate(keys) if k not in index]
+    if unknown:
+        places = [where[i] if where else f"row {i}" for i in unknown]
+        names = sorted({str(keys[i]) for i in unknown})[:5]
+        raise DataError(f"label {', '.join(repr(n) for n in names)} ({_listing(places)}) is not one "
+                        f"of the model's classes {list(classes)}")
+    return np.array([index[k] for k in keys], dtype=np.int64), classes
+
+
+def load_csv(path: str | Path, label: str, drop_missing: bool = False,
+             classes: tuple | None = None) -> Dataset:
+    """A CSV file with a header row; `label` names the label column (anywhere in the table);
+    every other column is a numeric feature."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no data file at {str(path)!r}")
+    if not label:
+        raise DataError(f"{path}: name the label column (--label COLUMN)")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path} is empty")
+        header = [cell.strip() for cell in header]
+        lines, body = [], []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines, often at the end of a file
+            if len(row) != len(header):
+                raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, but the header "
+                                f"has {len(header)}")
+            lines.append(f"line {reader.line_num}")
+            body.append(row)
+    if header.count(label) != 1:
+        if label in header:
+            raise DataError(f"{path}: {header.count(label)} columns are named {label!r}")
+        raise DataError(f"{path}: no column named {label!r}; the columns are: {', '.join(header)}")
+    if len(header) < 2:
+        raise DataError(f"{path}: no feature columns beside the label {label!r}")
+    if not body:
+        raise DataError(f"{path}: no data rows under the header")
+    label_at = header.index(label)
+    table = np.char.strip(np.array(body, dtype=str))
+    missing_cells = np.isin(np.char.lower(table), MISSING_TOKENS)
+    feature_columns = [j for j in range(len(header)) if j != label_at]
+    x = np.full((len(body), len(feature_columns)), np.nan)
+    for k, j in enumerate(feature_columns):
+        present = ~missing_cells[:, j]
+        try:
+            x[present, k] = table[present, j].astype(np.float64)
+        except ValueError:
+            bad = next(i for i in np.flatnonzero(present) if not _is_number(table[i, j]))
+            raise DataError(f"{path}: column {header[j]!r} is not numeric ({lines[bad]} has "
+                            f"{str(table[bad, j])!r}); encode it as numbers or remove the column") from None
+    bad_rows = missing_cells[:, label_at] | ~np.isfinite(x).all(axis=1)
+    x, kept_labels, dropped = _handle_missing(x, table[:, label_at], bad_rows, lines, str(path),
+                                              drop_missing)
+    y, classes = encode_labels(label_values(kept_labels), classes,
+                               [line for line, bad in zip(lines, bad_rows) if not bad])
+    return Dataset(x.astype(np.float32), y, classes, tuple(header[j] for j in feature_columns),
+                   str(path), dropped)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _handle_missing(x: np.ndarray, labels: np.ndarray, bad_rows: np.ndarray, places: list[str],
+                    source: str, drop_missing: bool) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    if not bad_rows.any():
+        return x, labels, ()
+    where = [p for p, bad in zip(places, bad_rows) if bad]
+    if not drop_missing:
+        raise DataError(f"{source}: {len(where)} row{'s' if len(where) > 1 else ''} with missing or "
+                        f"non-finite values ({_listing(where)}); fix them, or leave them out with "
+                        "--drop-missing (drop_missing=True)")
+    return x[~bad_rows], labels[~bad_rows], tuple(where)
+
+
+def load_npz(path: str | Path, drop_missing: bool = False, classes: tuple | None = None) -> Dataset:
+    """An .npz file with arrays X (rows, features) and y (rows,) of integer or string labels."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no data file at {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as error:
+        raise DataError(f"{path} is not a readable .npz file ({error})") from None
+    missing = [name for name in ("X", "y") if name not in arrays]
+    if missing:
+        raise DataError(f"{path} needs arrays X and y; it has {', '.join(sorted(arrays)) or 'none'}")
+    return from_arrays(arrays["X"], arrays["y"], source=str(path), drop_missing=drop_missing,
+                       classes=classes)
+
+
+def from_arrays(x: object, y: object, feature_names: list[str] | None = None, source: str = "arrays",
+                drop_missing: bool = False, classes: tuple | None = None) -> Dataset:
+    """NumPy features (rows, features) and labels (rows,): integers or strings."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 2:
+        raise DataError(f"{source}: features must be a 2-D array (rows, features), got shape "
+                        f"{x.shape}; flatten each row first (x.reshape(len(x), -1))")
+    if x.dtype.kind not in "fiub":
+        raise DataError(f"{source}: features must be numbers, got dtype {x.dtype}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"{source}: labels must be one per row: {len(x)} rows, labels of shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"{source}: labels must be integers or strings, got non-integral floats")
+        y = y.astype(np.int64)
+    elif y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in "iuUS":
+        raise DataError(f"{source}: labels must be integers or strings, got dtype {y.dtype}")
+    if y.dtype.kind == "S":
+        y = y.astype(str)
+    x = x.astype(np.float64)
+    bad_rows = ~np.isfinite(x).all(axis=1)
+    places = [f"row {i}" for i in range(len(x))]
+    x, y, dropped = _handle_missing(x, y, bad_rows, places, source, drop_missing)
+    names = tuple(feature_names) if feature_names else tuple(f"x{i}" for i in range(x.shape[1]))
+    if len(names) != x.shape[1]:
+        raise DataError(f"{source}: {len(names)} feature names for {x.shape[1]} features")
+    if not np.all(np.abs(x) <= np.finfo(np.float32).max):
+        raise DataError(f"{source}: a feature value overflows float32")
+    encoded, classes = encode_labels(y, classes, [p for p, bad in zip(places, bad_rows) if not bad])
+    return Dataset(x.astype(np.float32), encoded, classes, names, source, dropped)
+
+
+def check_trainable(data: Dataset, validation_fraction: float) -> int:
+    """Raises DataError unless the data can be split and trained on; returns the number of
+    validation rows (stratified: at least one per class, and one per class left to train on)."""
+    if data.rows < MIN_ROWS:
+        raise DataError(f"{data.source}: only {data.rows} rows; training needs at least {MIN_ROWS}")
+    counts = np.bincount(data.y, minlength=len(data.classes))
+    if len(data.classes) < 2:
+        raise DataError(f"{data.source}: every row has the label {data.classes[0]!r}; a classifier "
+                        "needs at least two classes")
+    if counts.min() < 2:
+        lonely = [repr(c) for c, n in zip(data.classes, counts) if n < 2]
+        raise DataError(f"{data.source}: class {', '.join(lonely[:5])} has a single row; every class "
+                        "needs at least 2 (one to train on, one to validate)")
+    n_validation = max(math.ceil(data.rows * validation_fraction), len(data.classes))
+    if data.rows - n_validation < len(data.classes):
+        raise DataError(f"{data.source}: only {data.rows} rows for {len(data.classes)} classes: too few "
+                        "to keep a validation split with every class and still train on every class")
+    return n_validation

@@ -1,0 +1,175 @@
+"""Evaluation: scikit-learn's metrics for the float Keras model and the int8 .tflite run by
+pyedge, their agreement, pyedge against LiteRT, sizes, and the confusion-matrix picture.
+
+The int8 model is run the way a device runs it: `pyedge.Model(path).predict(raw features)`.
+The float model gets the same standardized rows (`Model.standardize`), so the two differ only
+by quantization.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..model import Model
+from ..quantization import dequantize, quantize
+from .data import Dataset
+from .network import keras_predict
+from .pruning import gzip_size
+from .tensorflow_import import require
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple) -> dict:
+    require("sklearn")
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro",
+                                            zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision_macro": float(macro[0]),
+        "recall_macro": float(macro[1]),
+        "f1_macro": float(macro[2]),
+        "per_class": [{"class": _plain(c), "precision": float(p), "recall": float(r), "f1": float(f),
+                       "support": int(s)} for c, p, r, f, s in zip(classes, precision, recall, f1, support)],
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def _plain(value: object) -> str | int:
+    return value.item() if hasattr(value, "item") else value
+
+
+def model_classes(model: Model) -> tuple:
+    """The classes the model's outputs stand for: its metadata's, else 0..n-1."""
+    return tuple(model.classes.tolist()) if model.classes is not None else tuple(range(model.output_shape[1]))
+
+
+def litert_comparison(model: Model, x: np.ndarray) -> dict | None:
+    """Whether pyedge's outputs equal LiteRT's reference kernels' (BUILTIN_REF) on x, given the
+    same standardized rows; None when LiteRT is not installed."""
+    from ..bench import litert_interpreter, litert_module
+
+    module = litert_module()
+    if module is None or len(x) == 0:
+        return None
+    interpreter = litert_interpreter(module, model._content, "BUILTIN_REF", len(x))
+    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    rows = model.standardize(x)
+    if detail["dtype"] == np.int8:
+        rows = quantize(rows, *detail["quantization"])
+    interpreter.set_tensor(detail["index"], rows.astype(detail["dtype"]))
+    interpreter.invoke()
+    expected = interpreter.get_tensor(out["index"])
+    if out["dtype"] == np.int8:
+        expected = dequantize(expected, *out["quantization"])
+    expected = expected.reshape(len(x), -1)
+    got = model.predict(x)
+    differing = int(np.sum(np.any(got != expected, axis=1)))
+    return {"interpreter": f"{module.__name__.split('.')[0]} BUILTIN_REF", "rows": len(x),
+            "identical": differing == 0, "rows_differing": differing}
+
+
+def evaluate_models(tflite: str | os.PathLike | bytes, data: Dataset, keras_model=None) -> dict:
+    """Metrics of the int8 model (and of the float Keras model, when given) on `data`, whose
+    labels index the model's classes (load it with classes=model_classes(model))."""
+    model = Model(tflite)
+    int8_predictions = model.predict(data.x).argmax(axis=1)
+    classes = model_classes(model)
+    result: dict = {"data": data.source, "rows": data.rows, "pyedge_backend": model.backend,
+                    "int8": classification_metrics(data.y, int8_predictions, classes)}
+    if keras_model is not None:
+        float_predictions = keras_predict(keras_model, model.standardize(data.x)).argmax(axis=1)
+        result["float"] = classification_metrics(data.y, float_predictions, classes)
+        result["agreement"] = float(np.mean(float_predictions == int8_predictions))
+    result["litert"] = litert_comparison(model, data.x)
+    return result
+
+
+def model_facts(tflite: str | os.PathLike | bytes, keras_path: str | os.PathLike | None = None) -> dict:
+    """Sizes, parameters and MACs per row of the int8 model (and the Keras file's size)."""
+    model = Model(tflite)
+    content = model._content
+    facts = {"architecture": architecture(model), "backend": model.backend,
+             "tflite_bytes": len(content), "tflite_gzip_bytes": gzip_size(content)}
+    if model.plan is not None:
+        facts.update(parameters=model.plan.params, macs_per_row=model.plan.macs,
+                     float32_parameter_bytes=4 * model.plan.params)
+    if keras_path is not None and Path(keras_path).is_file():
+        facts["keras_file_bytes"] = Path(keras_path).stat().st_size
+    return facts
+
+
+def architecture(model: Model) -> str:
+    from ..bench import architecture as describe
+
+    return describe(model)
+
+
+def write_confusion_png(path: str | os.PathLike, panels: list[tuple[str, list[list[int]]]],
+                        classes: tuple) -> None:
+    """One confusion matrix per (title, matrix) panel, side by side, with scikit-learn's
+    ConfusionMatrixDisplay on a matplotlib Figure (no pyplot: no global backend state)."""
+    require("matplotlib")
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    size = min(4 + 0.35 * len(classes), 14)
+    figure = Figure(figsize=(size * len(panels), size))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    labels = [str(c) for c in classes]
+    for ax, (title, matrix) in zip(axes, panels):
+        display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels)
+        long_names = len(classes) > 12 or max(len(name) for name in labels) > 3
+        display.plot(ax=ax, colorbar=False, include_values=len(classes) <= 20,
+                     xticks_rotation="vertical" if long_names else "horizontal")
+        ax.set_title(title)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def evaluate_file(tflite: str | os.PathLike, data: object, label: str | None = None,
+                  keras_path: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+                  drop_missing: bool = False) -> tuple[dict, dict, dict[str, Path]]:
+    """What `pyedge evaluate` runs: the int8 model (and the float Keras model, when
+    `keras_path` is given or a model.keras lies beside the .tflite) on a data file.
+
+    Writes evaluation-<data>.json and evaluation-<data>-confusion.png into `out` (default: the
+    model's folder). Returns (evaluation, model facts, files written)."""
+    from .datasets import load_data
+
+    tflite = Path(tflite)
+    model = Model(tflite)  # a missing or invalid file fails here, before any data is read
+    dataset = load_data(data, label=label, drop_missing=drop_missing, classes=model_classes(model))
+    if keras_path is None and (tflite.parent / "model.keras").is_file():
+        keras_path = tflite.parent / "model.keras"
+    keras_model = load_keras_model(keras_path) if keras_path is not None else None
+    evaluation = evaluate_models(tflite, dataset, keras_model)
+    evaluation["dropped"] = list(dataset.dropped)
+    out = Path(out) if out is not None else tflite.parent
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(dataset.source.split(" (")[0]).stem or "data"
+    files = {"report": out / f"evaluation-{stem}.json", "confusion": out / f"evaluation-{stem}-confusion.png"}
+    panels = [(name, evaluation[key]["confusion_matrix"]) for key, name in
+              (("float", "float32 (Keras)"), ("int8", "int8 (pyedge)")) if key in evaluation]
+    write_confusion_png(files["confusion"], panels, model_classes(model))
+    facts = model_facts(tflite, keras_path)
+    files["report"].write_text(json.dumps({"evaluation": evaluation, "model": facts}, indent=1) + "\n")
+    return evaluation, facts, files
+
+
+def load_keras_model(path: str | os.PathLike):
+    from .tensorflow_import import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no Keras model file at {str(path)!r}")
+    try:
+        return keras().models.load_model(path)
+    except Exception as error:  # Keras raises assorted types for files it cannot read
+        raise ValueError(f"{path}: not a model Keras can load ({type(error).__name__}: {error})") from None

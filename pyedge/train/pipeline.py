@@ -1,0 +1,154 @@
+"""`fit`: from data to a validated int8 model in one folder (what `pyedge train` runs).
+
+    result = pyedge.train.fit("sensors.csv", label="activity", out="runs/act")
+    result = pyedge.train.fit(X, y, out="runs/x", epochs=20, hidden=(128, 64))
+    print(result.summary()); result.files["tflite"]; result.report["validation"]["int8"]
+
+Steps: load and check the data; split it (stratified) into training and validation rows;
+standardize with the training rows' statistics; train the MLP; optionally prune and fine-tune;
+save model.keras; quantize to model.tflite (with the statistics and class names in its
+metadata); evaluate both models on the validation rows; write report.json and confusion.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..metadata import PyedgeMetadata
+from .data import Dataset, check_trainable
+from .datasets import load_data
+from .evaluate import evaluate_models, model_facts, write_confusion_png
+from .network import TrainingOptions, build_mlp, seed_everything, train
+from .pruning import gzip_size, prune
+from .quantize import QuantizationOptions, calibration_sample, to_int8_tflite
+from .report import training_summary
+from .tensorflow_import import require
+
+FILES = {"keras": "model.keras", "tflite": "model.tflite", "report": "report.json",
+         "confusion": "confusion.png"}
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    files: dict[str, Path]  # keras, tflite, report, confusion
+    report: dict  # what report.json holds
+    validation: Dataset  # the validation rows (raw features), which the report's metrics are on
+
+    @property
+    def float_accuracy(self) -> float:
+        return self.report["validation"]["float"]["accuracy"]
+
+    @property
+    def int8_accuracy(self) -> float:
+        return self.report["validation"]["int8"]["accuracy"]
+
+    @property
+    def agreement(self) -> float:
+        return self.report["validation"]["agreement"]
+
+    def summary(self) -> str:
+        return training_summary(self.report, self.files)
+
+
+def split_options(options: dict, training: TrainingOptions | None,
+                  quantization: QuantizationOptions | None) -> tuple[TrainingOptions, QuantizationOptions]:
+    """TrainingOptions and QuantizationOptions from keyword arguments named like their fields."""
+    training_fields = {f.name for f in dataclasses.fields(TrainingOptions)}
+    quantization_fields = {f.name for f in dataclasses.fields(QuantizationOptions)}
+    unknown = set(options) - training_fields - quantization_fields
+    if unknown:
+        raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
+    training = dataclasses.replace(training or TrainingOptions(),
+                                   **{k: v for k, v in options.items() if k in training_fields})
+    quantization = dataclasses.replace(quantization or QuantizationOptions(),
+                                       **{k: v for k, v in options.items() if k in quantization_fields})
+    training.check()
+    quantization.check()
+    return training, quantization
+
+
+def split(data: Dataset, n_validation: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training row indices, validation row indices), stratified by class."""
+    require("sklearn")
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(np.arange(data.rows), test_size=n_validation, stratify=data.y,
+                            random_state=seed)
+
+
+def fit(data: object, y: object = None, *, label: str | None = None,
+        out: str | os.PathLike | None = None, drop_missing: bool = False, verbose: int | str = "auto",
+        training: TrainingOptions | None = None, quantization: QuantizationOptions | None = None,
+        **options) -> TrainResult:
+    """Trains, quantizes and evaluates; writes model.keras, model.tflite, report.json and
+    confusion.png into `out` (default runs/<data name>).
+
+    data: a CSV path (with label=COLUMN), an .npz path (arrays X, y), a built-in dataset name
+    ("digits", "synthetic"), a Dataset, or a NumPy array of features with labels y.
+    options: any field of TrainingOptions (hidden, activation, epochs, batch_size, learning_rate,
+    decay, decay_rate, early_stopping, validation_fraction, seed) or QuantizationOptions
+    (calibration_rows, per_channel, int8_io, prune, prune_epochs).
+    """
+    training, quantization = split_options(options, training, quantization)
+    dataset = load_data(data, y, label=label, drop_missing=drop_missing)
+    n_validation = check_trainable(dataset, training.validation_fraction)
+    out = Path(out) if out is not None else Path("runs") / _run_name(dataset.source)
+    train_rows, validation_rows = split(dataset, n_validation, training.seed)
+    metadata = PyedgeMetadata.from_training_data(dataset.x[train_rows], dataset.classes)
+    x_train, y_train = metadata.standardize(dataset.x[train_rows]), dataset.y[train_rows]
+    x_validation, y_validation = metadata.standardize(dataset.x[validation_rows]), dataset.y[validation_rows]
+
+    seed_everything(training.seed)
+    model = build_mlp(dataset.features, len(dataset.classes), training)
+    history = train(model, x_train, y_train, x_validation, y_validation, training, verbose)
+    calibration = calibration_sample(x_train, quantization.calibration_rows, training.seed)
+
+    pruning_report = None
+    if quantization.prune:
+        unpruned = to_int8_tflite(model, calibration, quantization, metadata)
+        result = prune(model, quantization.prune, x_train, y_train, x_validation, y_validation,
+                       training, quantization.prune_epochs, verbose)
+        pruning_report = dict(dataclasses.asdict(result), tflite_gzip_bytes_before=gzip_size(unpruned))
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {key: out / name for key, name in FILES.items()}
+    model.save(files["keras"])
+    content = to_int8_tflite(model, calibration, quantization, metadata)
+    files["tflite"].write_bytes(content)
+    if pruning_report is not None:
+        pruning_report["tflite_gzip_bytes_after"] = gzip_size(content)
+
+    validation = Dataset(dataset.x[validation_rows], y_validation, dataset.classes,
+                         dataset.feature_names, f"{dataset.source} (validation split)", ())
+    evaluation = evaluate_models(files["tflite"], validation, keras_model=model)
+    write_confusion_png(files["confusion"], [("float32 (Keras)", evaluation["float"]["confusion_matrix"]),
+                                             ("int8 (pyedge)", evaluation["int8"]["confusion_matrix"])],
+                        dataset.classes)
+    report = {
+        "pyedge_version": __version__,
+        "data": {"source": dataset.source, "rows": dataset.rows, "features": dataset.features,
+                 "classes": [c.item() if hasattr(c, "item") else c for c in dataset.classes],
+                 "train_rows": len(train_rows), "validation_rows": len(validation_rows),
+                 "dropped": list(dataset.dropped)},
+        "training": {**training.as_dict(), **history},
+        "quantization": {**quantization.as_dict(), "calibration_rows_used": len(calibration)},
+        "pruning": pruning_report,
+        "model": model_facts(files["tflite"], files["keras"]),
+        "validation": evaluation,
+        "files": {key: path.name for key, path in files.items()},
+    }
+    files["report"].write_text(json.dumps(report, indent=1) + "\n")
+    return TrainResult(out, files, report, validation)
+
+
+def _run_name(source: str) -> str:
+    name = Path(source.split(" (")[0]).stem
+    return name or "model"

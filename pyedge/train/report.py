@@ -1,0 +1,94 @@
+"""The readable side of report.json: the tables `pyedge train` and `pyedge evaluate` print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+METRICS = (("accuracy", "accuracy"), ("precision_macro", "precision"), ("recall_macro", "recall"),
+           ("f1_macro", "F1"))
+MODELS = (("float", "float32 (Keras)"), ("int8", "int8 (pyedge)"))
+
+
+def _bytes(n: int) -> str:
+    return f"{n:,} B" if n < 10_000 else f"{n / 1024:,.1f} KiB"
+
+
+def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
+            for row in rows]
+
+
+def evaluation_lines(evaluation: dict, title: str) -> list[str]:
+    """Macro metrics per model, agreement, the LiteRT check and the int8 model's per-class table."""
+    header = (f"{title} ({evaluation['rows']:,} rows)", *(name for _, name in METRICS))
+    rows = [header]
+    for key, name in MODELS:
+        if key in evaluation:
+            rows.append((name, *(f"{evaluation[key][metric]:.4f}" for metric, _ in METRICS)))
+    lines = _table(rows, "")
+    lines.append("  (precision, recall and F1: macro averages over the classes)")
+    if "agreement" in evaluation:
+        lines.append(f"agreement float32 vs int8: {100 * evaluation['agreement']:.2f} % of rows predict "
+                     "the same class")
+    litert = evaluation.get("litert")
+    if litert is not None:
+        verdict = ("yes, bit for bit" if litert["identical"]
+                   else f"NO, {litert['rows_differing']} rows differ")
+        lines.append(f"pyedge outputs == {litert['interpreter']}: {verdict} ({litert['rows']:,} rows)")
+    per_class = [("class (int8)", "precision", "recall", "F1", "support")]
+    per_class += [(str(c["class"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
+                   f"{c['support']:,}") for c in evaluation["int8"]["per_class"]]
+    return [*lines, "", *_table(per_class, "")]
+
+
+def model_lines(facts: dict) -> list[str]:
+    lines = [f"model: {facts['architecture']}"
+             + (f", {facts['parameters']:,} parameters, {facts['macs_per_row']:,} MACs per row"
+                if "parameters" in facts else ""),
+             f"pyedge backend: {facts['backend']}"]
+    sizes = []
+    if "keras_file_bytes" in facts:
+        sizes.append(f"model.keras {_bytes(facts['keras_file_bytes'])}")
+    sizes.append(f"model.tflite {_bytes(facts['tflite_bytes'])} (gzip {_bytes(facts['tflite_gzip_bytes'])})")
+    if "float32_parameter_bytes" in facts:
+        sizes.append(f"float32 parameters alone {_bytes(facts['float32_parameter_bytes'])}")
+    lines.append("sizes: " + ", ".join(sizes))
+    return lines
+
+
+def training_summary(report: dict, files: dict[str, Path]) -> str:
+    data, training = report["data"], report["training"]
+    lines = [f"data: {data['source']}: {data['rows']:,} rows x {data['features']} features, "
+             f"{len(data['classes'])} classes; {data['train_rows']:,} to train, "
+             f"{data['validation_rows']:,} to validate (stratified, seed {training['seed']})"]
+    if data["dropped"]:
+        shown = ", ".join(data["dropped"][:10]) + (" ..." if len(data["dropped"]) > 10 else "")
+        lines.append(f"left out for missing values: {len(data['dropped'])} rows ({shown})")
+    stopped = (f", stopped early (best epoch {training['best_epoch']})"
+               if "best_epoch" in training else "")
+    lines.append(f"trained {training['epochs_run']} epochs{stopped}; int8 calibration on "
+                 f"{report['quantization']['calibration_rows_used']:,} training rows")
+    pruning = report.get("pruning")
+    if pruning:
+        lines.append(f"pruned {100 * pruning['fraction']:.0f} % of the Dense weights and fine-tuned "
+                     f"{pruning['fine_tune_epochs']} epochs: sparsity "
+                     f"{100 * pruning['sparsity_before']:.1f} % "
+                     f"-> {100 * pruning['sparsity_after']:.1f} %, model.tflite gzip "
+                     f"{_bytes(pruning['tflite_gzip_bytes_before'])} -> "
+                     f"{_bytes(pruning['tflite_gzip_bytes_after'])}; float32 validation accuracy "
+                     f"{pruning['float_accuracy_before']:.4f} -> {pruning['float_accuracy_after']:.4f}")
+    lines += model_lines(report["model"])
+    lines += ["", *evaluation_lines(report["validation"], "validation"), ""]
+    lines += [f"{name:<10} {path}" for name, path in files.items()]
+    return "\n".join(lines)
+
+
+def evaluation_summary(evaluation: dict, facts: dict, files: dict[str, Path]) -> str:
+    dropped = evaluation.get("dropped") or []
+    left_out = (f"; left out for missing values: {len(dropped)} rows ({', '.join(dropped[:10])}"
+                f"{' ...' if len(dropped) > 10 else ''})" if dropped else "")
+    lines = [f"data: {evaluation['data']}{left_out}", *model_lines(facts), "",
+             *evaluation_lines(evaluation, "evaluation"), ""]
+    lines += [f"{name:<10} {path}" for name, path in files.items()]
+    return "\n".join(lines)

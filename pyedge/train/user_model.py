@@ -1,0 +1,117 @@
+"""`pyedge quantize`: a user's own Keras model to a full-integer int8 .tflite.
+
+The calibration file is an .npz with
+    X        rows of features as the model's users will pass them to predict (required)
+    mean,    optional, one float per feature: the standardization the Keras model was trained
+    std        with; written into the .tflite so predict applies it, and applied to X here
+    classes  optional, one name per model output: Model.classes
+    y        optional labels (names from `classes`, or integer indices into them; without
+             `classes`, output indices): needed to fine-tune after --prune, and to report accuracy
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..metadata import PyedgeMetadata
+from .data import DataError, check_trainable, from_arrays
+from .evaluate import evaluate_models, load_keras_model, model_facts
+from .network import TrainingOptions
+from .pipeline import split
+from .pruning import gzip_size, prune
+from .quantize import QuantizationOptions, calibration_sample, to_int8_tflite
+
+CALIBRATION_KEYS = ("X", "y", "mean", "std", "classes")
+
+
+def read_calibration(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no calibration file at {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as error:
+        raise DataError(f"{path} is not a readable .npz file ({error})") from None
+    if "X" not in arrays:
+        raise DataError(f"{path} needs an array X of calibration rows; it has "
+                        f"{', '.join(sorted(arrays)) or 'none'}")
+    unknown = sorted(set(arrays) - set(CALIBRATION_KEYS))
+    if unknown:
+        raise DataError(f"{path}: unknown arrays {', '.join(unknown)} (known: {', '.join(CALIBRATION_KEYS)})")
+    return arrays
+
+
+def quantize_keras_file(keras_path: str | os.PathLike, calibration: str | os.PathLike,
+                        out: str | os.PathLike, options: QuantizationOptions | None = None,
+                        seed: int = 0, verbose: int | str = 0) -> dict:
+    """Converts the Keras model to int8 with the calibration rows; writes `out`. Returns a
+    report: model facts (sizes, MACs, backend), the options, pruning and, when the file has
+    labels, float32 vs int8 metrics on the calibration rows (not held-out data)."""
+    options = options or QuantizationOptions()
+    options.check()
+    arrays = read_calibration(calibration)
+    model = load_keras_model(keras_path)
+    x = arrays["X"]
+    if x.ndim != 2 or x.dtype.kind not in "fiu" or not np.isfinite(x).all():
+        raise DataError(f"{calibration}: X must be finite numbers in rows (rows, features), got "
+                        f"{x.dtype} of shape {x.shape}")
+    x = x.astype(np.float32)
+    classes = tuple(arrays["classes"].tolist()) if "classes" in arrays else None
+    metadata = None
+    if "mean" in arrays or "std" in arrays or classes is not None:
+        if ("mean" in arrays) != ("std" in arrays):
+            raise DataError(f"{calibration}: mean and std go together: give both or neither")
+        mean = std = None
+        if "mean" in arrays:
+            mean, std = (np.asarray(arrays[k], np.float32).reshape(-1) for k in ("mean", "std"))
+            if mean.size != x.shape[1] or std.size != x.shape[1] or not np.all(std > 0):
+                raise DataError(f"{calibration}: mean and std need {x.shape[1]} values each (one per "
+                                "feature), std > 0")
+        metadata = PyedgeMetadata(mean, std, classes)
+    x_model = metadata.standardize(x) if metadata is not None else x
+    report: dict = {"options": options.as_dict(),
+                    "calibration_rows_used": min(len(x), options.calibration_rows)}
+
+    labelled = None
+    if "y" in arrays:
+        y = arrays["y"]
+        n_outputs = int(model.outputs[0].shape[-1])
+        if classes is not None and y.dtype.kind in "iu" and all(isinstance(c, str) for c in classes):
+            # Integer labels beside class names: indices into the names.
+            if not np.all((y >= 0) & (y < len(classes))):
+                raise DataError(f"{calibration}: integer labels y index the {len(classes)} classes: "
+                                f"0 to {len(classes) - 1}")
+            y = np.asarray(classes)[y]
+        labelled = from_arrays(x, y, source=str(calibration),
+                               classes=classes if classes is not None else tuple(range(n_outputs)))
+    if options.prune:
+        if labelled is None:
+            raise DataError(f"--prune fine-tunes the model: {calibration} needs labels y")
+        training = TrainingOptions(seed=seed)
+        n_validation = check_trainable(labelled, training.validation_fraction)
+        train_rows, validation_rows = split(labelled, n_validation, seed)
+        before = gzip_size(to_int8_tflite(model, calibration_sample(x_model, options.calibration_rows, seed),
+                                          options, metadata))
+        result = prune(model, options.prune, x_model[train_rows], labelled.y[train_rows],
+                       x_model[validation_rows], labelled.y[validation_rows], training,
+                       options.prune_epochs, verbose)
+        report["pruning"] = dict(dataclasses.asdict(result), tflite_gzip_bytes_before=before)
+    content = to_int8_tflite(model, calibration_sample(x_model, options.calibration_rows, seed), options,
+                             metadata)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    if "pruning" in report:
+        report["pruning"]["tflite_gzip_bytes_after"] = gzip_size(content)
+        pruned_keras = out.with_suffix(".pruned.keras")
+        model.save(pruned_keras)
+        report["pruned_keras"] = str(pruned_keras)
+    report["model"] = model_facts(out)
+    if labelled is not None:
+        report["calibration_rows"] = evaluate_models(out, labelled, keras_model=model)
+    return report
