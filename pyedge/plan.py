@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import fixed_point
-from .quantization import quantize_multiplier, round_half_away
+from .quantization import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
 from .tflite_reader import Graph, Operator, Tensor
 
 # Above this depth the int32 accumulator could overflow (|w| <= 128, |x - zp| <= 255).
@@ -167,15 +167,26 @@ def _quantization(t: Tensor) -> Quantization:
 
 def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
     """TFLite's CalculateActivationRangeQuantized: float bounds quantized with TfLiteRound of a
-    float32 division, intersected with the int8 range."""
+    float32 division, intersected with the int8 range. Like TFLite's Prepare, refuses a bound
+    that overflows int32 (a tiny output scale): InvalidModel."""
 
     def q(value: float) -> int:
-        return out.zero_point + int(round_half_away(float(np.float32(value) / np.float32(out.scale))))
+        # The float32 division, done in double and rounded once to float32 (the same bits for
+        # float32 operands); past 2^32 it is out of range whatever the rounding.
+        quotient = float(np.float32(value)) / float(np.float32(out.scale))
+        rounded = round_half_away(float(np.float32(quotient))) if abs(quotient) < 2.0**32 else quotient
+        if not -(2.0**31) <= rounded < 2.0**31:
+            raise InvalidModel(f"activation bound {value} / output scale {out.scale} overflows "
+                               "int32 (TFLite refuses this model too)")
+        return out.zero_point + int(rounded)
 
-    bounds = {"NONE": (-128, 127), "RELU": (max(-128, q(0.0)), 127),
-              "RELU6": (max(-128, q(0.0)), min(127, q(6.0))),
-              "RELU_N1_TO_1": (max(-128, q(-1.0)), min(127, q(1.0)))}
-    return bounds[activation]
+    if activation == "RELU":
+        return max(-128, q(0.0)), 127
+    if activation == "RELU6":
+        return max(-128, q(0.0)), min(127, q(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(-128, q(-1.0)), min(127, q(1.0))
+    return -128, 127
 
 
 def build_plan(graph: Graph) -> Plan:
@@ -265,6 +276,9 @@ def build_plan(graph: Graph) -> Plan:
     output_q = layers[-1].output if layers else input_q
     feature_shape = tuple(int(d) for d in graph_input.shape[1:])
     output_depth = _depth(graph_output)
+    if min([math.prod(feature_shape), output_depth] + [layer.output_depth for layer in layers]) < 1:
+        raise InvalidModel(f"a tensor from input {graph_input.shape} to output {graph_output.shape} "
+                           "has no values per row")
     if math.prod(feature_shape) != (layers[0].input_depth if layers else output_depth):
         problems.append(f"input shape {graph_input.shape} does not match the first layer")
     if problems:
@@ -351,10 +365,21 @@ def _fully_connected(op: Operator, tensors: list[Tensor], problems: list[str]):
     pairs = [quantize_multiplier(float(in_q.scale) * float(s) / float(out_q.scale))
              for s in channel_scales]
     lo, hi = activation_range(activation, out_q)
+    multiplier = np.array([m for m, _ in pairs], np.int32)
+    shift = np.array([s for _, s in pairs], np.int32)
+    # The kernels accumulate and requantize in int32, as TFLite does. If a bias or a scale
+    # lets either overflow, TFLite's result is undefined (its int32 arithmetic wraps), and
+    # the native kernels could not agree with the reference backend: not a native layer.
+    worst_acc = np.abs(bias_data.astype(np.int64)) + 255 * np.abs(
+        weights.data.astype(np.int64)).sum(axis=1)
+    if worst_acc.max() > 2**31 - 1 or multiply_by_quantized_multiplier(
+            worst_acc, multiplier, shift).max() > 2**31 - 1 - 256:
+        problems.append(f"FULLY_CONNECTED '{dst.name}': int32 accumulators or requantized values "
+                        "could overflow (bias or scales out of the usual range)")
+        return None
     return FullyConnectedLayer(
         name=dst.name, weights=np.ascontiguousarray(weights.data, dtype=np.int8), bias=bias_data,
-        multiplier=np.array([m for m, _ in pairs], np.int32),
-        shift=np.array([s for _, s in pairs], np.int32), input_zero_point=in_q.zero_point,
+        multiplier=multiplier, shift=shift, input_zero_point=in_q.zero_point,
         output=out_q, activation=activation, activation_min=lo, activation_max=hi,
         per_channel=scales.size > 1)
 
@@ -381,6 +406,9 @@ def _softmax(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
         raise InvalidModel(f"SOFTMAX output quantization {out_q} (TFLite requires scale 1/256, "
                            "zero point -128)")
     beta = float(op.options.get("beta", 1.0))
-    params = fixed_point.softmax_params(in_q.scale, beta)
+    try:  # TFLite's Prepare aborts the process on these (TFLITE_CHECK): refuse them here
+        params = fixed_point.softmax_params(in_q.scale, beta)
+    except ValueError as error:
+        raise InvalidModel(f"SOFTMAX '{dst.name}': {error}") from None
     return SoftmaxLayer(dst.name, _depth(src), out_q, beta=beta, softmax=params,
                         exp_table=fixed_point.softmax_exp_table(params))

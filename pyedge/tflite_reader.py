@@ -3,6 +3,15 @@
 Every malformed input ends in a ValueError that says what is wrong: the flatbuffer library
 itself raises assorted errors (struct.error, IndexError, ...) on truncated or forged data,
 and sizes read from the file are checked against the file before anything is allocated.
+
+The checks cover every subgraph, not only the one pyedge runs, because a model the native
+plan cannot run goes to a TFLite interpreter as it is, and TFLite trusts its input: it reads
+a per-channel scale per channel, runs the operators in file order, and allocates every
+tensor the file declares. So a file whose structure those rely on is refused here: indices
+out of range, buffers outside the file or of the wrong size, scales that are not positive
+and finite, zero points outside their type, per-channel counts that do not match the shape,
+an operator that reads a tensor no earlier operator wrote (which is what a loop looks like),
+and shapes whose tensors would need more than MAX_ACTIVATION_BYTES.
 """
 
 from __future__ import annotations
@@ -30,6 +39,13 @@ _ACTIVATIONS = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if 
 # No tensor of a model this runtime serves comes near this; a forged shape must not make us
 # allocate (or multiply out) gigabytes.
 MAX_TENSOR_ELEMENTS = 1 << 28
+# The tensors without constant data of one subgraph, one row each: what an interpreter
+# allocates at load (and per row of a batch). The widest fixture needs 13 KB; a forged shape
+# must not cost gigabytes.
+MAX_ACTIVATION_BYTES = 1 << 26
+# Bytes per value of the types NumPy has no dtype for (strings, resources: at most this).
+_UNKNOWN_ITEMSIZE = 16
+_ZERO_POINT_RANGES = {"INT8": (-128, 127), "UINT8": (0, 255), "INT16": (-32768, 32767)}
 
 
 @dataclass
@@ -43,6 +59,7 @@ class Tensor:
     zero_points: np.ndarray  # int64
     quantized_dimension: int
     data: np.ndarray | None  # constant contents, typed and shaped, or None
+    is_variable: bool = False  # state an operator keeps between invocations
 
     @property
     def dtype(self) -> np.dtype | None:
@@ -119,34 +136,104 @@ def _read(data: bytes) -> Graph:
             raise ValueError(f"metadata entry {i} points at missing buffer {index}")
         metadata[(entry.Name() or b"").decode("utf-8", "replace")] = buffers[index]
 
-    subgraph = model.Subgraphs(0)
-    tensors = [_tensor(subgraph.Tensors(i), i, buffers) for i in
-               range(_check_length(subgraph.TensorsLength(), size, "tensor list"))]
-    operators = []
-    for i in range(_check_length(subgraph.OperatorsLength(), size, "operator list")):
-        op = subgraph.Operators(i)
-        index = op.OpcodeIndex()
-        if not 0 <= index < len(opcodes):
-            raise ValueError(f"operator {i} uses missing operator code {index}")
-        inputs = _indices(op.InputsAsNumpy(), op.InputsLength(), len(tensors), f"operator {i} input")
-        outputs = _indices(op.OutputsAsNumpy(), op.OutputsLength(), len(tensors),
-                           f"operator {i} output")
-        operators.append(Operator(i, opcodes[index], inputs, outputs, _options(op, opcodes[index])))
-    inputs = _indices(subgraph.InputsAsNumpy(), subgraph.InputsLength(), len(tensors), "graph input")
-    outputs = _indices(subgraph.OutputsAsNumpy(), subgraph.OutputsLength(), len(tensors),
-                       "graph output")
+    # Every subgraph is checked (an interpreter would run them all); pyedge runs the first.
+    subgraphs = [_subgraph(model.Subgraphs(s), s, buffers, opcodes, size) for s in range(n_subgraphs)]
+    _check_signatures(model, [len(tensors) for tensors, _, _, _ in subgraphs], size)
+    tensors, operators, inputs, outputs = subgraphs[0]
     description = (model.Description() or b"").decode("utf-8", "replace")
     return Graph(tensors, operators, inputs, outputs, n_subgraphs, metadata, description)
 
 
-def _indices(array: object, length: int, n_tensors: int, what: str) -> list[int]:
+def _subgraph(subgraph: tflite.SubGraph, s: int, buffers: list[bytes], opcodes: list[str],
+              size: int) -> tuple[list[Tensor], list[Operator], list[int], list[int]]:
+    where = f"subgraph {s}: " if s else ""
+    try:
+        tensors = [_tensor(subgraph.Tensors(i), i, buffers) for i in
+                   range(_check_length(subgraph.TensorsLength(), size, "tensor list"))]
+        operators = []
+        for i in range(_check_length(subgraph.OperatorsLength(), size, "operator list")):
+            op = subgraph.Operators(i)
+            index = op.OpcodeIndex()
+            if not 0 <= index < len(opcodes):
+                raise ValueError(f"operator {i} uses missing operator code {index}")
+            # -1 marks an omitted optional input; an output or a graph input/output is never one.
+            inputs = _indices(op.InputsAsNumpy(), op.InputsLength(), len(tensors),
+                              f"operator {i} input", optional=True)
+            outputs = _indices(op.OutputsAsNumpy(), op.OutputsLength(), len(tensors),
+                               f"operator {i} output")
+            operators.append(Operator(i, opcodes[index], inputs, outputs,
+                                      _options(op, opcodes[index])))
+        inputs = _indices(subgraph.InputsAsNumpy(), subgraph.InputsLength(), len(tensors),
+                          "graph input")
+        outputs = _indices(subgraph.OutputsAsNumpy(), subgraph.OutputsLength(), len(tensors),
+                           "graph output")
+        _check_execution_order(tensors, operators, inputs, outputs)
+        _check_activation_bytes(tensors)
+    except ValueError as error:
+        raise ValueError(f"{where}{error}") from None
+    return tensors, operators, inputs, outputs
+
+
+def _indices(array: object, length: int, n_tensors: int, what: str,
+             optional: bool = False) -> list[int]:
     if length == 0:
         return []
     values = [int(v) for v in np.asarray(array).reshape(-1)]
+    lowest = -1 if optional else 0
     for v in values:
-        if not -1 <= v < n_tensors:
+        if not lowest <= v < n_tensors:
             raise ValueError(f"{what} refers to tensor {v}, but there are {n_tensors}")
     return values
+
+
+def _check_execution_order(tensors: list[Tensor], operators: list[Operator], inputs: list[int],
+                           outputs: list[int]) -> None:
+    """TFLite runs the operators in file order and never checks that it is a valid one.
+    Each tensor an operator reads must be a graph input, constant data, a variable, or the
+    output of an earlier operator; each tensor gets its value once. A loop breaks this."""
+    has_value = set(inputs) | {t.index for t in tensors if t.data is not None or t.is_variable}
+    for op in operators:
+        for i in op.inputs:
+            if i >= 0 and i not in has_value:
+                raise ValueError(f"operator {op.index} ({op.opcode}) reads tensor {i} "
+                                 f"'{tensors[i].name}' before any operator writes it (operators "
+                                 "must be in execution order, without loops)")
+        for i in op.outputs:
+            if i in has_value:
+                raise ValueError(f"operator {op.index} ({op.opcode}) writes tensor {i} "
+                                 f"'{tensors[i].name}', which already has a value (an input, "
+                                 "constant data, or an earlier operator's output)")
+            has_value.add(i)
+    for i in outputs:
+        if i not in has_value:
+            raise ValueError(f"graph output tensor {i} '{tensors[i].name}' is never written")
+
+
+def _check_activation_bytes(tensors: list[Tensor]) -> None:
+    total = 0
+    for t in tensors:
+        if t.data is None:
+            itemsize = t.dtype.itemsize if t.dtype is not None else _UNKNOWN_ITEMSIZE
+            total += math.prod(t.shape) * itemsize
+    if total > MAX_ACTIVATION_BYTES:
+        raise ValueError(f"the tensors without constant data need {total:,} bytes (more than "
+                         f"{MAX_ACTIVATION_BYTES:,}): their shapes are forged or far too large")
+
+
+def _check_signatures(model: tflite.Model, tensor_counts: list[int], size: int) -> None:
+    for i in range(_check_length(model.SignatureDefsLength(), size, "signature list")):
+        signature = model.SignatureDefs(i)
+        s = signature.SubgraphIndex()
+        if not 0 <= s < len(tensor_counts):
+            raise ValueError(f"signature {i} refers to missing subgraph {s}")
+        maps = [signature.Inputs(j) for j in
+                range(_check_length(signature.InputsLength(), size, "signature inputs"))]
+        maps += [signature.Outputs(j) for j in
+                 range(_check_length(signature.OutputsLength(), size, "signature outputs"))]
+        for tensor_map in maps:
+            if not 0 <= tensor_map.TensorIndex() < tensor_counts[s]:
+                raise ValueError(f"signature {i} refers to tensor {tensor_map.TensorIndex()}, but "
+                                 f"subgraph {s} has {tensor_counts[s]}")
 
 
 def _buffer_bytes(model: tflite.Model, i: int, data: bytes) -> bytes:
@@ -156,7 +243,7 @@ def _buffer_bytes(model: tflite.Model, i: int, data: bytes) -> bytes:
         if offset + length > len(data):
             raise ValueError(f"buffer {i} ({length} bytes at {offset}) lies outside the file")
         return bytes(data[offset:offset + length])
-    n = buffer.DataLength()
+    n = _check_length(buffer.DataLength(), len(data), f"buffer {i}")
     if n == 0:
         return b""
     raw = buffer.DataAsNumpy()
@@ -180,6 +267,7 @@ def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
         zero_points = (np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64).reshape(-1)
                        if q.ZeroPointLength() else np.zeros(scales.size, np.int64))
         dimension = int(q.QuantizedDimension())
+        _check_quantization(index, name, type_name, shape, scales, zero_points, dimension)
     data = None
     buffer_index = t.Buffer()
     if not 0 <= buffer_index < max(len(buffers), 1):
@@ -194,7 +282,29 @@ def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
                              f"needs {math.prod(shape) * dtype.itemsize} bytes, its buffer has "
                              f"{len(raw)}")
         data = np.frombuffer(raw, dtype=dtype).reshape(shape)
-    return Tensor(index, name, type_name, shape, signature, scales, zero_points, dimension, data)
+    return Tensor(index, name, type_name, shape, signature, scales, zero_points, dimension, data,
+                  bool(t.IsVariable()))
+
+
+def _check_quantization(index: int, name: str, type_name: str, shape: tuple[int, ...],
+                        scales: np.ndarray, zero_points: np.ndarray, dimension: int) -> None:
+    what = f"tensor {index} '{name}'"
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        raise ValueError(f"{what} has quantization scales that are not positive and finite: "
+                         f"{scales[:8].tolist()}")
+    if zero_points.size != scales.size:
+        raise ValueError(f"{what} has {scales.size} quantization scales and {zero_points.size} "
+                         "zero points")
+    low, high = _ZERO_POINT_RANGES.get(type_name, (-(2**63), 2**63 - 1))
+    if np.any(zero_points < low) or np.any(zero_points > high):
+        raise ValueError(f"{what} of type {type_name} has zero points outside [{low}, {high}]: "
+                         f"{zero_points[:8].tolist()}")
+    # Kernels read one scale per index along the quantized dimension.
+    if dimension < 0 or (dimension >= len(shape) and dimension > 0):
+        raise ValueError(f"{what} of shape {shape} is quantized along missing dimension {dimension}")
+    if scales.size > 1 and (len(shape) == 0 or shape[dimension] != scales.size):
+        raise ValueError(f"{what} of shape {shape} has {scales.size} scales along dimension "
+                         f"{dimension}")
 
 
 def _options(op: tflite.Operator, opcode: str) -> dict[str, object]:

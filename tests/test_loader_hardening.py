@@ -1,0 +1,262 @@
+"""Malicious and broken model files: each ends in a ValueError that says what is wrong, before
+any backend (native, reference, or the TFLite interpreter fallback) sees the file.
+
+The models are forged with tests/tflite_builder.py from a small valid MLP, one inconsistency
+each. tests/fixtures/crashes/ holds inputs that once crashed something: the fuzzer's findings
+in pyedge (tools/fuzz_loader.py), and mutated fixtures that crash LiteRT itself when given to
+it directly (litert_*: SIGSEGV, or allocating until the OOM killer ends the process). Each
+must now load and predict, or be refused with a ValueError before any interpreter sees it.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tflite
+from conftest import FIXTURES
+from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build, small_mlp
+
+import pyedge
+from pyedge.tflite_reader import MAX_ACTIVATION_BYTES
+
+# Every backend reads and checks the file first; "interpreter" never gets a rejected file.
+BACKENDS = ("auto", "native", "reference", "interpreter")
+CRASHES = sorted((FIXTURES / "crashes").glob("*.tflite"))
+# Tensor indices in small_mlp()
+INPUT, INPUT_INT8, WEIGHTS, BIAS, DENSE, SOFTMAX, OUTPUT = range(7)
+
+
+def forged(change: Callable[[ModelSpec], object]) -> bytes:
+    spec = small_mlp()
+    change(spec)
+    return build(spec)
+
+
+def test_the_unforged_model_runs_on_every_backend() -> None:
+    # The baseline the forgeries start from is valid: otherwise they would prove nothing.
+    data = build(small_mlp())
+    x = np.linspace(-3, 3, 40, dtype=np.float32).reshape(10, 4)
+    native = pyedge.Model(data, backend="native")
+    assert native.backend.startswith("native")
+    y = native.predict(x)
+    np.testing.assert_array_equal(pyedge.Model(data, backend="reference").predict(x), y)
+    if pyedge.interpreter.find_interpreter() is not None:
+        np.testing.assert_array_equal(pyedge.Model(data, backend="interpreter").predict(x), y)
+
+
+def set_shape(*tensors_and_shapes: tuple[int, list[int]]) -> Callable[[ModelSpec], None]:
+    def change(spec: ModelSpec) -> None:
+        for index, shape in tensors_and_shapes:
+            spec.tensors[index].shape = shape
+    return change
+
+
+def set_quantization(index: int, scales: list[float] | None = None,
+                     zero_points: list[int] | None = None, dimension: int | None = None):
+    def change(spec: ModelSpec) -> None:
+        t = spec.tensors[index]
+        t.scales = t.scales if scales is None else scales
+        t.zero_points = t.zero_points if zero_points is None else zero_points
+        t.quantized_dimension = t.quantized_dimension if dimension is None else dimension
+    return change
+
+
+def set_buffer(index: int, buffer: BufferSpec) -> Callable[[ModelSpec], None]:
+    return lambda spec: spec.buffers.__setitem__(index, buffer)
+
+
+def set_operator(index: int, **fields) -> Callable[[ModelSpec], None]:
+    return lambda spec: spec.operators[index].__dict__.update(fields)
+
+
+def set_graph(**fields) -> Callable[[ModelSpec], None]:
+    return lambda spec: spec.__dict__.update(fields)
+
+
+def side_loop(spec: ModelSpec) -> None:
+    # Two extra operators that feed each other, away from the chain input -> output.
+    spec.tensors += [TensorSpec("a", "FLOAT32", [1, 4]), TensorSpec("b", "FLOAT32", [1, 4])]
+    spec.operators += [OperatorSpec("ABS", [7], [8]), OperatorSpec("ABS", [8], [7])]
+
+
+def swap_operators(spec: ModelSpec) -> None:
+    spec.operators[1], spec.operators[2] = spec.operators[2], spec.operators[1]
+
+
+CASES: dict[str, tuple[Callable[[ModelSpec], object], str]] = {
+    # Buffers that point outside the file, or at nothing.
+    "buffer outside the file": (set_buffer(1, BufferSpec(offset=10**6, size=12)),
+                                r"buffer 1 \(12 bytes at 1000000\) lies outside the file"),
+    "buffer offset + size wraps around 2^64": (
+        set_buffer(1, BufferSpec(offset=2**64 - 8, size=20)), r"buffer 1 .* lies outside the file"),
+    "tensor on a missing buffer": (lambda s: setattr(s.tensors[WEIGHTS], "buffer", 7),
+                                   r"tensor 2 'dense/weights' points at missing buffer 7"),
+    "metadata on a missing buffer": (lambda s: s.metadata.update(labels=9),
+                                     r"metadata entry 0 points at missing buffer 9"),
+    # Shapes that disagree with the weights.
+    "weights shape larger than its buffer": (
+        set_shape((WEIGHTS, [3, 5])), r"shape \(3, 5\) and type INT8 needs 15 bytes, its buffer has 12"),
+    "weights shape smaller than its buffer": (
+        set_shape((WEIGHTS, [3, 3])), r"needs 9 bytes, its buffer has 12"),
+    "weights do not match the input": (
+        set_shape((INPUT, [1, 5]), (INPUT_INT8, [1, 5])),
+        r"inconsistent TFLite model: FULLY_CONNECTED 'dense': weights \(3, 4\) do not match input"),
+    "weights do not match the output": (
+        set_shape((DENSE, [1, 2]), (SOFTMAX, [1, 2]), (OUTPUT, [1, 2])), r"do not match .* output \(1, 2\)"),
+    "bias of the wrong length": (
+        lambda s: (set_shape((BIAS, [2]))(s), set_buffer(2, BufferSpec(bytes(8)))(s),
+                   set_quantization(BIAS, [0.001, 0.001], [0, 0])(s)),
+        r"bias 'dense/bias' is not constant int32 \[3\]"),
+    # Scales: zero, negative, NaN, infinite; per-channel counts that do not match the shape.
+    **{f"{what} scale {value}": (set_quantization(index, [value] * count),
+                                 rf"tensor {index} '{name}' has quantization scales that are not "
+                                 r"positive and finite")
+       for what, index, name, count in [("activation", INPUT_INT8, "input_int8", 1),
+                                        ("weights", WEIGHTS, "dense/weights", 3),
+                                        ("bias", BIAS, "dense/bias", 3)]
+       for value in (0.0, -0.5, math.nan, math.inf)},
+    "2 weight scales for 3 channels": (set_quantization(WEIGHTS, [0.01, 0.02], [0, 0]),
+                                       r"shape \(3, 4\) has 2 scales along dimension 0"),
+    "per-channel scales along a missing dimension": (
+        set_quantization(WEIGHTS, dimension=5), r"quantized along missing dimension 5"),
+    "per-channel scales along the wrong dimension": (
+        set_quantization(WEIGHTS, dimension=1), r"shape \(3, 4\) has 3 scales along dimension 1"),
+    "3 scales and 1 zero point": (set_quantization(WEIGHTS, zero_points=[0]),
+                                  r"has 3 quantization scales and 1 zero points"),
+    # Zero points outside int8.
+    **{f"activation zero point {zp}": (set_quantization(INPUT_INT8, zero_points=[zp]),
+                                       rf"tensor 1 'input_int8' of type INT8 has zero points "
+                                       rf"outside \[-128, 127\]: \[{zp}\]")
+       for zp in (128, -129, 2**40, -(2**63))},
+    "weights zero point 300": (set_quantization(WEIGHTS, zero_points=[0, 300, 0]),
+                               r"'dense/weights' of type INT8 has zero points outside"),
+    # Absurd dimensions.
+    "2^31 - 1 features": (set_shape((INPUT, [1, 2**31 - 1]), (INPUT_INT8, [1, 2**31 - 1])),
+                          r"tensor 0 'input' has an invalid shape \(1, 2147483647\)"),
+    "65536 x 65536 (2^32: 0 in 32-bit arithmetic)": (
+        set_shape((DENSE, [65536, 65536])), r"'dense' has an invalid shape \(65536, 65536\)"),
+    "negative dimension": (set_shape((INPUT_INT8, [1, -4])), r"'input_int8' has an invalid shape"),
+    "activations of gigabytes": (
+        set_shape((DENSE, [1, 2**26]), (SOFTMAX, [1, 2**26]), (OUTPUT, [1, 2**26])),
+        rf"tensors without constant data need 402,653,204 bytes \(more than {MAX_ACTIVATION_BYTES:,}\)"),
+    "no features": (set_shape((INPUT, [1, 0]), (INPUT_INT8, [1, 0])), r"do not match input \(1, 0\)"),
+    "no features, no layers": (
+        lambda s: (set_shape((INPUT, [1, 0]), (INPUT_INT8, [1, 0]), (OUTPUT, [1, 0]))(s),
+                   set_operator(1, opcode="DEQUANTIZE", inputs=[INPUT_INT8], outputs=[OUTPUT])(s),
+                   s.operators.__delitem__(slice(2, None))),
+        r"a tensor from input \(1, 0\) to output \(1, 0\) has no values per row"),
+    # Graphs whose operators form a loop or are out of order.
+    "operators in a loop": (
+        lambda s: (set_operator(1, inputs=[SOFTMAX, WEIGHTS, BIAS])(s)),
+        r"operator 1 \(FULLY_CONNECTED\) reads tensor 5 'softmax' before any operator writes it"),
+    "an operator reading its own output": (set_operator(2, inputs=[SOFTMAX]),
+                                           r"operator 2 \(SOFTMAX\) reads tensor 5 'softmax' before"),
+    "a loop beside the chain": (side_loop, r"operator 4 \(ABS\) reads tensor 7 'a' before"),
+    "operators out of order": (swap_operators, r"operator 1 \(SOFTMAX\) reads tensor 4 'dense' before"),
+    "two operators writing one tensor": (set_operator(2, outputs=[DENSE]),
+                                         r"operator 2 \(SOFTMAX\) writes tensor 4 'dense', which "
+                                         "already has a value"),
+    "an operator writing the graph input": (set_operator(0, outputs=[INPUT]),
+                                            r"operator 0 \(QUANTIZE\) writes tensor 0 'input'"),
+    "a graph output nobody writes": (lambda s: s.operators.pop(), r"graph output tensor 6 'output' "
+                                                                   "is never written"),
+    # Indices out of range.
+    "operator output -1": (set_operator(1, outputs=[-1]), r"operator 1 output refers to tensor -1"),
+    "graph input -1": (set_graph(inputs=[-1]), r"graph input refers to tensor -1, but there are 7"),
+    "operator input 99": (set_operator(2, inputs=[99]), r"operator 2 input refers to tensor 99"),
+    # Found by the fuzzer: input_shape read graph.inputs[0] of a graph without inputs.
+    "no graph input": (lambda s: (set_graph(inputs=[])(s), s.buffers.append(BufferSpec(bytes(16))),
+                                  setattr(s.tensors[INPUT], "buffer", 3)),
+                       r"one input and one output; this one has 0 and 1"),
+    "two graph outputs": (set_graph(outputs=[DENSE, OUTPUT]),
+                          r"one input and one output; this one has 1 and 2"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_forged_model_is_a_value_error(case: str) -> None:
+    change, message = CASES[case]
+    data = forged(change)
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=message):
+            pyedge.Model(data, backend=backend)
+
+
+def test_a_forged_vector_length_is_refused() -> None:
+    # The length prefix of the weights' data vector claims 2^31 - 1 bytes in a 1 KB file.
+    data = bytearray(build(small_mlp()))
+    model = tflite.Model.GetRootAs(data, 0)
+    buffer = model.Buffers(1)
+    vector = buffer._tab.Vector(buffer._tab.Offset(4))  # Buffer.data: field 0, vtable slot 4
+    assert buffer.DataLength() == 12
+    struct.pack_into("<I", data, vector - 4, 2**31 - 1)
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=r"buffer 1 claims 2147483647 entries in a \d+-byte file"):
+            pyedge.Model(bytes(data), backend=backend)
+
+
+def test_a_forged_tensor_count_is_refused() -> None:
+    data = bytearray(build(small_mlp()))
+    subgraph = tflite.Model.GetRootAs(data, 0).Subgraphs(0)
+    vector = subgraph._tab.Vector(subgraph._tab.Offset(4))  # SubGraph.tensors
+    struct.pack_into("<I", data, vector - 4, 10**6)
+    with pytest.raises(ValueError, match=r"tensor list claims 1000000 entries in a \d+-byte file"):
+        pyedge.Model(bytes(data))
+
+
+def tiny_output_scale(activation: str) -> bytes:
+    # The model ends at the FULLY_CONNECTED (a softmax refuses so small an input scale).
+    return forged(lambda s: (set_quantization(DENSE, [2.0**-126])(s),
+                             set_operator(1, activation=activation)(s),
+                             s.operators.__delitem__(slice(2, None)), set_graph(outputs=[DENSE])(s)))
+
+
+def test_an_activation_bound_past_int32_is_refused_as_tflite_does() -> None:
+    # Found by the fuzzer (tests/fixtures/crashes/tiny_activation_scale.tflite): an output
+    # scale of 2^-126 made 6 / scale overflow while computing the RELU6 bound, and the plan
+    # died of an OverflowError. TFLite's Prepare refuses such a bound; so does pyedge now.
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=r"activation bound 6.0 / output scale .* overflows int32"):
+            pyedge.Model(tiny_output_scale("RELU6"), backend=backend)
+
+
+def test_requantization_that_could_overflow_int32_is_not_run_natively() -> None:
+    # With RELU the bound is fine, but input_scale * weight_scale / output_scale ~ 2^115: the
+    # requantized values leave int32, where TFLite's arithmetic wraps (undefined). The native
+    # kernels wrapped too and disagreed with the reference backend; now neither takes it.
+    data = tiny_output_scale("RELU")
+    with pytest.raises(RuntimeError, match=r"'dense': int32 accumulators or requantized values "
+                                           r"could overflow"):
+        pyedge.Model(data, backend="native")
+    with pytest.raises(RuntimeError, match="could overflow"):
+        pyedge.Model(data, backend="reference")
+
+
+def test_a_bias_that_could_overflow_the_accumulator_is_not_run_natively() -> None:
+    bias = np.array([2**31 - 1000, 0, 0], np.int32)
+    data = forged(set_buffer(2, BufferSpec(bias.tobytes())))
+    with pytest.raises(RuntimeError, match=r"'dense': int32 accumulators .* could overflow"):
+        pyedge.Model(data, backend="native")
+
+
+@pytest.mark.parametrize("path", CRASHES, ids=[p.name for p in CRASHES])
+def test_crash_input_now_loads_or_is_a_value_error(path: Path) -> None:
+    # The fuzzer's own check (tools/fuzz_loader.py): a model or a ValueError, then a batch runs.
+    try:
+        model = pyedge.Model(path)
+    except ValueError as error:
+        assert str(error).startswith(f"{path}: ")  # says which file
+        return
+    for rows in (1, 3):
+        x = np.linspace(-4, 4, rows * math.prod(model.input_shape[1:]), dtype=np.float32)
+        y = model.predict(x.reshape(rows, *model.input_shape[1:]))
+        assert y.dtype == np.float32 and y.shape[0] == rows
+
+
+def test_the_crash_folder_is_not_empty() -> None:
+    assert CRASHES, "tests/fixtures/crashes/ lost its regression inputs"

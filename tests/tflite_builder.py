@@ -1,0 +1,215 @@
+"""Writes small .tflite flatbuffers from a plain description, so a test can forge exactly the
+inconsistency it is about (a shape, a scale, a buffer offset, a loop) and nothing else.
+
+Uses the builder functions of the `tflite` package (pyedge's own parser dependency), so it
+needs no TensorFlow. `small_mlp()` describes a valid float-in, float-out int8 model:
+QUANTIZE -> FULLY_CONNECTED (relu) -> SOFTMAX -> DEQUANTIZE, 4 features, 3 classes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import flatbuffers
+import numpy as np
+import tflite
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    type: str  # a tflite.TensorType name: "INT8", "FLOAT32", ...
+    shape: list[int]
+    buffer: int = 0  # 0: the empty buffer (no constant data)
+    scales: list[float] | None = None
+    zero_points: list[int] | None = None
+    quantized_dimension: int = 0
+
+
+@dataclass
+class BufferSpec:
+    data: bytes = b""
+    # Buffers of models over 2 GB live after the flatbuffer, addressed by offset and size.
+    offset: int | None = None
+    size: int | None = None
+
+
+@dataclass
+class OperatorSpec:
+    opcode: str  # a tflite.BuiltinOperator name
+    inputs: list[int]
+    outputs: list[int]
+    activation: str = "NONE"  # FULLY_CONNECTED's fused activation
+    beta: float = 1.0  # SOFTMAX
+
+
+@dataclass
+class ModelSpec:
+    tensors: list[TensorSpec]
+    buffers: list[BufferSpec]
+    operators: list[OperatorSpec]
+    inputs: list[int]
+    outputs: list[int]
+    metadata: dict[str, int] = field(default_factory=dict)  # name -> buffer index
+
+    def copy(self) -> ModelSpec:
+        return copy.deepcopy(self)
+
+
+def small_mlp() -> ModelSpec:
+    rng = np.random.default_rng(7)
+    weights = rng.integers(-127, 128, size=(3, 4), dtype=np.int8)
+    bias = np.array([100, -50, 7], np.int32)
+    return ModelSpec(
+        tensors=[
+            TensorSpec("input", "FLOAT32", [1, 4]),
+            TensorSpec("input_int8", "INT8", [1, 4], scales=[0.05], zero_points=[3]),
+            TensorSpec("dense/weights", "INT8", [3, 4], buffer=1, scales=[0.01, 0.02, 0.015],
+                       zero_points=[0, 0, 0]),
+            TensorSpec("dense/bias", "INT32", [3], buffer=2, scales=[0.0005, 0.001, 0.00075],
+                       zero_points=[0, 0, 0]),
+            TensorSpec("dense", "INT8", [1, 3], scales=[0.1], zero_points=[-128]),
+            TensorSpec("softmax", "INT8", [1, 3], scales=[1 / 256], zero_points=[-128]),
+            TensorSpec("output", "FLOAT32", [1, 3]),
+        ],
+        buffers=[BufferSpec(), BufferSpec(weights.tobytes()), BufferSpec(bias.tobytes())],
+        operators=[
+            OperatorSpec("QUANTIZE", [0], [1]),
+            OperatorSpec("FULLY_CONNECTED", [1, 2, 3], [4], activation="RELU"),
+            OperatorSpec("SOFTMAX", [4], [5]),
+            OperatorSpec("DEQUANTIZE", [5], [6]),
+        ],
+        inputs=[0],
+        outputs=[6],
+    )
+
+
+def build(spec: ModelSpec) -> bytes:
+    """The spec as a .tflite flatbuffer (file identifier TFL3, schema version 3)."""
+    b = flatbuffers.Builder(1024)
+    opcodes = sorted({op.opcode for op in spec.operators})
+
+    buffers = [_buffer(b, buffer) for buffer in spec.buffers]
+    tensors = [_tensor(b, t) for t in spec.tensors]
+    operators = [_operator(b, op, opcodes.index(op.opcode)) for op in spec.operators]
+    codes = []
+    for name in opcodes:
+        code = getattr(tflite.BuiltinOperator, name)
+        tflite.OperatorCodeStart(b)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        tflite.OperatorCodeAddBuiltinCode(b, code)
+        tflite.OperatorCodeAddVersion(b, 1)
+        codes.append(tflite.OperatorCodeEnd(b))
+    metadata = []
+    for name, index in spec.metadata.items():
+        name_offset = b.CreateString(name)
+        tflite.MetadataStart(b)
+        tflite.MetadataAddName(b, name_offset)
+        tflite.MetadataAddBuffer(b, index)
+        metadata.append(tflite.MetadataEnd(b))
+
+    tensor_vector = _offsets(b, tensors)
+    operator_vector = _offsets(b, operators)
+    inputs = _int32s(b, spec.inputs)
+    outputs = _int32s(b, spec.outputs)
+    name = b.CreateString("main")
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tensor_vector)
+    tflite.SubGraphAddOperators(b, operator_vector)
+    tflite.SubGraphAddInputs(b, inputs)
+    tflite.SubGraphAddOutputs(b, outputs)
+    tflite.SubGraphAddName(b, name)
+    subgraph = tflite.SubGraphEnd(b)
+
+    subgraphs = _offsets(b, [subgraph])
+    code_vector = _offsets(b, codes)
+    buffer_vector = _offsets(b, buffers)
+    metadata_vector = _offsets(b, metadata) if metadata else None
+    description = b.CreateString("built by tests/tflite_builder.py")
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddOperatorCodes(b, code_vector)
+    tflite.ModelAddSubgraphs(b, subgraphs)
+    tflite.ModelAddDescription(b, description)
+    tflite.ModelAddBuffers(b, buffer_vector)
+    if metadata_vector is not None:
+        tflite.ModelAddMetadata(b, metadata_vector)
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _offsets(b: flatbuffers.Builder, offsets: list[int]) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for offset in reversed(offsets):
+        b.PrependUOffsetTRelative(offset)
+    return b.EndVector()
+
+
+def _int32s(b: flatbuffers.Builder, values: list[int]) -> int:
+    return b.CreateNumpyVector(np.asarray(values, dtype=np.int32))
+
+
+def _buffer(b: flatbuffers.Builder, buffer: BufferSpec) -> int:
+    data = None
+    if buffer.data:
+        # 16-byte aligned, as the converter writes them (constant data is read in place).
+        b.StartVector(1, len(buffer.data), 16)
+        b.head = b.head - len(buffer.data)
+        b.Bytes[b.head:b.head + len(buffer.data)] = buffer.data
+        data = b.EndVector()
+    tflite.BufferStart(b)
+    if data is not None:
+        tflite.BufferAddData(b, data)
+    if buffer.offset is not None:
+        tflite.BufferAddOffset(b, buffer.offset)
+        tflite.BufferAddSize(b, buffer.size or 0)
+    return tflite.BufferEnd(b)
+
+
+def _tensor(b: flatbuffers.Builder, t: TensorSpec) -> int:
+    quantization = None
+    if t.scales is not None:
+        scales = b.CreateNumpyVector(np.asarray(t.scales, dtype=np.float32))
+        zero_points = b.CreateNumpyVector(np.asarray(t.zero_points or [0] * len(t.scales),
+                                                     dtype=np.int64))
+        tflite.QuantizationParametersStart(b)
+        tflite.QuantizationParametersAddScale(b, scales)
+        tflite.QuantizationParametersAddZeroPoint(b, zero_points)
+        tflite.QuantizationParametersAddQuantizedDimension(b, t.quantized_dimension)
+        quantization = tflite.QuantizationParametersEnd(b)
+    shape = _int32s(b, t.shape)
+    name = b.CreateString(t.name)
+    tflite.TensorStart(b)
+    tflite.TensorAddShape(b, shape)
+    tflite.TensorAddType(b, getattr(tflite.TensorType, t.type))
+    tflite.TensorAddBuffer(b, t.buffer)
+    tflite.TensorAddName(b, name)
+    if quantization is not None:
+        tflite.TensorAddQuantization(b, quantization)
+    return tflite.TensorEnd(b)
+
+
+def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> int:
+    options, options_type = None, tflite.BuiltinOptions.NONE
+    if op.opcode == "FULLY_CONNECTED":
+        tflite.FullyConnectedOptionsStart(b)
+        tflite.FullyConnectedOptionsAddFusedActivationFunction(
+            b, getattr(tflite.ActivationFunctionType, op.activation))
+        options = tflite.FullyConnectedOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.FullyConnectedOptions
+    elif op.opcode == "SOFTMAX":
+        tflite.SoftmaxOptionsStart(b)
+        tflite.SoftmaxOptionsAddBeta(b, op.beta)
+        options = tflite.SoftmaxOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.SoftmaxOptions
+    inputs = _int32s(b, op.inputs)
+    outputs = _int32s(b, op.outputs)
+    tflite.OperatorStart(b)
+    tflite.OperatorAddOpcodeIndex(b, opcode_index)
+    tflite.OperatorAddInputs(b, inputs)
+    tflite.OperatorAddOutputs(b, outputs)
+    if options is not None:
+        tflite.OperatorAddBuiltinOptionsType(b, options_type)
+        tflite.OperatorAddBuiltinOptions(b, options)
+    return tflite.OperatorEnd(b)
