@@ -216,7 +216,8 @@ def check_trainable(data: Dataset, validation_fraction: float) -> int:
     validation rows (stratified: at least one per class, and one per class left to train on)."""
     if data.rows < MIN_ROWS:
         raise DataError(f"{data.source}: only {data.rows} rows; training needs at least {MIN_ROWS}")
-    counts = np.bincount(data.y, minlength=len(data.classes))
+    # bincount wants the platform's index type: int64 labels fail to cast on 32-bit ARM.
+    counts = np.bincount(data.y.astype(np.intp), minlength=len(data.classes))
     if len(data.classes) < 2:
         raise DataError(f"{data.source}: every row has the label {data.classes[0]!r}; a classifier "
                         "needs at least two classes")
