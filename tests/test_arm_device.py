@@ -1,0 +1,55 @@
+"""On an ARM device, or qemu's model of one: the CPU features are read right, the native backend
+runs on the kernel that CPU must get, and a kernel the CPU lacks is refused, not run into SIGILL.
+
+tools/cross/test-arm.sh sets, per emulated CPU model, PYEDGE_EXPECT_KERNEL (the kernel chosen
+without PYEDGE_KERNEL, e.g. "neon" on a Cortex-A72 / Pi 4) and PYEDGE_EXPECT_SUPPORTED (every
+kernel that CPU runs, comma-separated); without them these tests skip, since what to expect
+depends on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import fixture_path
+
+import pyedge
+
+EXPECT_KERNEL = os.environ.get("PYEDGE_EXPECT_KERNEL", "")
+EXPECT_SUPPORTED = [k for k in os.environ.get("PYEDGE_EXPECT_SUPPORTED", "").split(",") if k]
+pytestmark = pytest.mark.skipif(
+    not EXPECT_KERNEL or not EXPECT_SUPPORTED,
+    reason="PYEDGE_EXPECT_KERNEL / PYEDGE_EXPECT_SUPPORTED not set (tools/cross/test-arm.sh sets them)")
+
+
+@pytest.fixture(autouse=True)
+def _automatic_kernel_choice(monkeypatch) -> None:
+    monkeypatch.delenv("PYEDGE_KERNEL", raising=False)
+
+
+def test_the_cpu_supports_exactly_the_expected_kernels() -> None:
+    supported = [k["name"] for k in pyedge.kernels() if k["supported"]]
+    assert supported == EXPECT_SUPPORTED
+
+
+def test_the_expected_kernel_is_selected() -> None:
+    selected = [k["name"] for k in pyedge.kernels() if k["selected"]]
+    assert selected == [EXPECT_KERNEL]
+
+
+def test_a_model_runs_natively_on_the_expected_kernel() -> None:
+    model = pyedge.Model(fixture_path("seed_mlp"))
+    assert model.backend.startswith(f"native (kernel {EXPECT_KERNEL},"), model.backend
+    assert model.predict(np.zeros((3, 100), np.float32)).shape == (3, 10)
+
+
+def test_kernels_this_cpu_lacks_are_refused(monkeypatch) -> None:
+    unsupported = [k["name"] for k in pyedge.kernels() if k["compiled"] and not k["supported"]]
+    if not unsupported:
+        pytest.skip("this CPU runs every kernel compiled into this build")
+    for name in unsupported:
+        monkeypatch.setenv("PYEDGE_KERNEL", name)
+        with pytest.raises(ValueError, match=f"kernel '{name}' is not supported by this CPU"):
+            pyedge.Model(fixture_path("seed_mlp"))
