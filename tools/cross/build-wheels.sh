@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
     --arch) ARCHS=$2; [ "$ARCHS" = all ] && ARCHS="aarch64 armv7l"; shift 2 ;;
     --compiler) COMPILER=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "build-wheels: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -14,6 +14,8 @@
 # Prints a summary table; exits non-zero on any failure.
 #
 #   tools/cross/test-arm.sh [--compiler auto|zig|gcc]   (the wheels' compiler: build-wheels.sh)
+# Folders: PYEDGE_CROSS_CACHE (~/.cache/pyedge-cross), PYEDGE_CROSS_BUILD (build/cross),
+# PYEDGE_CROSS_DIST (dist).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SRC=$PWD
@@ -21,7 +23,7 @@ COMPILER=auto
 while [ $# -gt 0 ]; do
   case $1 in
     --compiler) COMPILER=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "test-arm: unknown argument $1" >&2; exit 2 ;;
   esac
 done
