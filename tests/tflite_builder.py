@@ -25,6 +25,10 @@ class TensorSpec:
     scales: list[float] | None = None
     zero_points: list[int] | None = None
     quantized_dimension: int = 0
+    # The shape with -1 for dimensions sized at run time (the converter writes [-1, ...] for a
+    # dynamic batch); None: no signature, the batch is the fixed shape's.
+    shape_signature: list[int] | None = None
+    is_variable: bool = False  # state an operator keeps between invocations
 
 
 @dataclass
@@ -42,6 +46,8 @@ class OperatorSpec:
     outputs: list[int]
     activation: str = "NONE"  # FULLY_CONNECTED's fused activation
     beta: float = 1.0  # SOFTMAX
+    keep_num_dims: bool = False  # FULLY_CONNECTED
+    new_shape: list[int] | None = None  # RESHAPE's options (None: no options table)
 
 
 @dataclass
@@ -179,9 +185,14 @@ def _tensor(b: flatbuffers.Builder, t: TensorSpec) -> int:
         tflite.QuantizationParametersAddQuantizedDimension(b, t.quantized_dimension)
         quantization = tflite.QuantizationParametersEnd(b)
     shape = _int32s(b, t.shape)
+    signature = None if t.shape_signature is None else _int32s(b, t.shape_signature)
     name = b.CreateString(t.name)
     tflite.TensorStart(b)
     tflite.TensorAddShape(b, shape)
+    if signature is not None:
+        tflite.TensorAddShapeSignature(b, signature)
+    if t.is_variable:
+        tflite.TensorAddIsVariable(b, True)
     tflite.TensorAddType(b, getattr(tflite.TensorType, t.type))
     tflite.TensorAddBuffer(b, t.buffer)
     tflite.TensorAddName(b, name)
@@ -196,6 +207,7 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
         tflite.FullyConnectedOptionsStart(b)
         tflite.FullyConnectedOptionsAddFusedActivationFunction(
             b, getattr(tflite.ActivationFunctionType, op.activation))
+        tflite.FullyConnectedOptionsAddKeepNumDims(b, op.keep_num_dims)
         options = tflite.FullyConnectedOptionsEnd(b)
         options_type = tflite.BuiltinOptions.FullyConnectedOptions
     elif op.opcode == "SOFTMAX":
@@ -203,6 +215,12 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
         tflite.SoftmaxOptionsAddBeta(b, op.beta)
         options = tflite.SoftmaxOptionsEnd(b)
         options_type = tflite.BuiltinOptions.SoftmaxOptions
+    elif op.opcode == "RESHAPE" and op.new_shape is not None:
+        new_shape = _int32s(b, op.new_shape)
+        tflite.ReshapeOptionsStart(b)
+        tflite.ReshapeOptionsAddNewShape(b, new_shape)
+        options = tflite.ReshapeOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.ReshapeOptions
     inputs = _int32s(b, op.inputs)
     outputs = _int32s(b, op.outputs)
     tflite.OperatorStart(b)
