@@ -2,11 +2,14 @@
 
 The TFLite Python interpreter is not thread-safe, so each thread gets its own interpreter
 (created on first use); calls from many threads then run in parallel and never share state.
+A stateful model (variable tensors: LSTM / SVDF state) is the exception: its state carries
+from call to call as in TFLite, so it has one interpreter, and calls take turns.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 
 import numpy as np
@@ -30,43 +33,93 @@ def find_interpreter() -> tuple[str, type] | None:
 
 
 class InterpreterBackend:
-    def __init__(self, content: bytes, interpreter_class: type, num_threads: int):
+    def __init__(self, content: bytes, interpreter_class: type, num_threads: int,
+                 batch: int | None = None, stateful: bool = False):
         self._content = content
         self._interpreter_class = interpreter_class
         self._num_threads = num_threads
+        # A fixed-batch model runs at its own batch only: a call is split into calls of it.
+        self.batch = batch  # None: dynamic (resized to each call's rows)
+        self.stateful = stateful
         self._local = threading.local()
+        self._shared = None  # the one interpreter of a stateful model
+        self._lock = threading.Lock()
         try:  # fail now, not at the first predict, if the interpreter rejects the model
             probe = self._interpreter()
             self.input_detail = probe.get_input_details()[0]
             self.output_detail = probe.get_output_details()[0]
-            # Some checks only run when a batch is allocated and invoked: do it on 2 rows.
-            self.predict(np.zeros((2, *self.input_detail["shape"][1:]), self.input_detail["dtype"]))
+            # Some checks only run when a batch is allocated and invoked: do it on 2 rows
+            # (one call of a fixed-batch model), then forget the state that left behind.
+            rows = batch or 2
+            self.predict(np.zeros((rows, *self.input_detail["shape"][1:]), self.input_detail["dtype"]))
+            self.reset_state()
         except (RuntimeError, ValueError, IndexError) as error:
             raise ValueError(f"the TFLite interpreter rejects this model: {error}") from None
 
-    def _interpreter(self):
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = self._interpreter_class(model_content=self._content,
-                                                  num_threads=self._num_threads)
-            interpreter.allocate_tensors()
-            self._local.interpreter, self._local.rows = interpreter, None
+    def _new_interpreter(self):
+        options = {}
+        # LiteRT's reference kernels, where the module offers them: its default XNNPACK delegate
+        # aborts the process (double free) on some valid int8 models, refuses others, and checks
+        # less at Prepare, and its builtin kernels differ from the reference by 1 LSB (ruy's
+        # double rounding), all found by tools/fuzz_models.py. The reference kernels are slower,
+        # but they compute what the native backend does, bit for bit.
+        resolver = getattr(sys.modules[self._interpreter_class.__module__], "OpResolverType", None)
+        if resolver is not None:
+            options["experimental_op_resolver_type"] = resolver.BUILTIN_REF
+        interpreter = self._interpreter_class(model_content=self._content,
+                                              num_threads=self._num_threads, **options)
+        interpreter.allocate_tensors()
         return interpreter
 
+    def _interpreter(self):
+        if self.stateful:
+            if self._shared is None:
+                self._shared = self._new_interpreter()
+            return self._shared
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            interpreter = self._local.interpreter = self._new_interpreter()
+            self._local.rows = None
+        return interpreter
+
+    def reset_state(self) -> None:
+        """Zero the variable tensors (a stateful model's state), as after loading."""
+        if self.stateful:
+            with self._lock:
+                self._interpreter().reset_all_variables()
+
     def predict(self, x: np.ndarray) -> np.ndarray:
+        detail = self.input_detail if hasattr(self, "input_detail") else \
+            self._interpreter().get_input_details()[0]
+        if detail["dtype"] != np.float32 and x.dtype != detail["dtype"]:
+            # A quantized input (int8, uint8 or int16) given float rows: quantize them with the
+            # tensor's own scale and zero point, as the graph's QUANTIZE would.
+            scale, zero_point = detail["quantization"]
+            if not scale:
+                raise ValueError(f"the model's {np.dtype(detail['dtype']).name} input has no "
+                                 f"quantization scale: give {np.dtype(detail['dtype']).name} rows")
+            x = quantize(x, scale, zero_point, detail["dtype"])
+        if self.batch is None and not self.stateful:
+            return self._invoke(x)
+        # In order, one call of the model's batch at a time (a stateful model's state carries
+        # from each to the next, as in TFLite).
+        with self._lock:
+            step = self.batch or len(x)
+            return np.concatenate([self._invoke(x[i:i + step]) for i in range(0, len(x), step)])
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter()
-        detail, out = self.input_detail, self.output_detail
-        if self._local.rows != x.shape[0]:
+        detail = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        if self.batch is None and getattr(self._local, "rows", None) != x.shape[0]:
             interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
             interpreter.allocate_tensors()
             self._local.rows = x.shape[0]
-        if detail["dtype"] == np.int8 and x.dtype != np.int8:
-            scale, zero_point = detail["quantization"]
-            x = quantize(x, scale, zero_point)
+            out = interpreter.get_output_details()[0]
         interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
         interpreter.invoke()
         y = interpreter.get_tensor(out["index"])
         if out["dtype"] != np.float32:
             scale, zero_point = out["quantization"]
             y = dequantize(y, scale, zero_point) if scale else y.astype(np.float32)
-        return y.reshape(x.shape[0], -1)
+        return y

@@ -11,7 +11,7 @@ import numpy as np
 from ._inputs import as_batch
 from .interpreter import InterpreterBackend, find_interpreter
 from .metadata import METADATA_NAME, PyedgeMetadata, parse_metadata
-from .plan import InvalidModel, Plan, UnsupportedModel, build_plan
+from .plan import InvalidModel, Plan, UnsupportedModel, build_plan, fixed_batch
 from .reference import ReferenceBackend
 from .tflite_reader import Graph, read_model
 
@@ -107,7 +107,8 @@ class Model:
         if payload is None:
             return PyedgeMetadata()
         try:
-            return parse_metadata(payload, math.prod(self.input_shape[1:]), self.output_shape[1])
+            return parse_metadata(payload, math.prod(self.input_shape[1:]),
+                                  math.prod(self.output_shape[1:]))
         except ValueError as error:
             raise ValueError(f"{self.source}: {error}") from None
 
@@ -144,7 +145,9 @@ class Model:
                                f"installed to run it instead: {INSTALL_HINT}")
         module, interpreter_class = found
         try:
-            self._backend = InterpreterBackend(self._content, interpreter_class, num_threads)
+            self._backend = InterpreterBackend(
+                self._content, interpreter_class, num_threads, fixed_batch(self._graph_input),
+                stateful=self.stateful)
         except ValueError as error:
             raise ValueError(f"{self.source}: {error}") from None
         reason = why_not_native if backend == "auto" else "requested"
@@ -161,7 +164,7 @@ class Model:
     @property
     def output_shape(self) -> tuple:
         if self.plan is not None:
-            return (None, self.plan.output_depth)
+            return (None, *self.plan.output_shape)
         return (None, *self.graph.tensors[self.graph.outputs[0]].shape[1:])
 
     @property
@@ -219,11 +222,31 @@ class Model:
         rows, single = as_batch(x, self.input_shape[1:], self._int8_input)
         if rows.dtype != np.int8:
             rows = self._standardized(rows)
+        batch = self.plan.batch_multiple if self.plan is not None else fixed_batch(self._graph_input)
+        if batch and rows.shape[0] % batch:
+            raise ValueError(f"this model's batch is fixed at {batch} rows: predict() takes a "
+                             f"multiple of {batch} rows, got {rows.shape[0]}")
         if rows.shape[0]:
             y = self._backend.predict(rows)
         else:
-            y = np.zeros((0, self.output_shape[1]), np.float32)
-        return y[0] if single else y
+            y = np.zeros((0, *self.output_shape[1:]), np.float32)
+        return y[0] if single and len(y) == 1 else y
+
+    @property
+    def _graph_input(self):
+        return self.graph.tensors[self.graph.inputs[0]]
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the model keeps state between calls (variable tensors: LSTM / SVDF state).
+        As in TFLite, each predict continues from the state the last one left; rows of one
+        call run in order, one model batch at a time. reset_state() starts afresh."""
+        return any(t.is_variable for t in self.graph.tensors)
+
+    def reset_state(self) -> None:
+        """Zero a stateful model's state, as after loading (a stateless model has none)."""
+        if self.stateful:
+            self._backend.reset_state()
 
     def _standardized(self, rows: np.ndarray) -> np.ndarray:
         """A batch of float32 rows, standardized (as is without statistics), for the Python
@@ -265,6 +288,8 @@ class Model:
     def summary(self) -> str:
         lines = [f"pyedge.Model {self.source!r} ({self.size_bytes:,} bytes)",
                  f"  backend: {self.backend}"]
+        if self.stateful:
+            lines.append("  stateful: state carries from call to call (model.reset_state() clears it)")
         if self.standardization is not None:
             lines.append(f"  preprocessing: (x - mean) / std on {self.standardization[0].size} raw "
                          "features (training statistics, from the file's metadata)")

@@ -53,19 +53,22 @@ class FullyConnectedLayer:
     activation_min: int
     activation_max: int
     per_channel: bool
+    # TFLite flattens the input to [-1, K]: a plan row of groups * K values is `groups` rows
+    # of the matrix product (a Dense layer on a 3-D input, a 4-D input).
+    groups: int = 1
     kind: ClassVar[str] = "fully_connected"
 
     @property
     def input_depth(self) -> int:
-        return int(self.weights.shape[1])
+        return self.groups * int(self.weights.shape[1])
 
     @property
     def output_depth(self) -> int:
-        return int(self.weights.shape[0])
+        return self.groups * int(self.weights.shape[0])
 
     @property
     def macs(self) -> int:
-        return self.input_depth * self.output_depth
+        return self.groups * self.weights.size
 
     @property
     def params(self) -> int:
@@ -107,13 +110,18 @@ class SoftmaxLayer(RowwiseLayer):
     beta: float
     softmax: fixed_point.SoftmaxParams
     exp_table: np.ndarray  # int32 [256]
+    axis_size: int  # TFLite normalizes the last axis only: depth / axis_size softmaxes per row
     kind: ClassVar[str] = "softmax"
 
 
 @dataclass
 class Plan:
     feature_shape: tuple[int, ...]  # one input row, without the batch dimension
-    output_depth: int
+    output_depth: int  # values per input row
+    # predict's result: (rows * output_rows_per_row, *output_shape), the graph output's shape
+    output_shape: tuple[int, ...]
+    output_rows_per_row: int
+    batch_multiple: int  # 1, or a fixed-batch model's batch: calls take multiples of it
     input: Quantization  # the int8 tensor the first layer reads
     output: Quantization  # the int8 tensor the last layer writes
     float_input: bool  # the graph takes float32 (and quantizes it itself)
@@ -141,7 +149,9 @@ class Plan:
             spec = {"kind": layer.kind, "input_depth": layer.input_depth,
                     "output_depth": layer.output_depth}
             if isinstance(layer, FullyConnectedLayer):
-                spec.update(weights=layer.weights, bias=layer.bias, multiplier=layer.multiplier,
+                spec.update(input_depth=layer.weights.shape[1], output_depth=layer.weights.shape[0],
+                            groups=layer.groups, weights=layer.weights, bias=layer.bias,
+                            multiplier=layer.multiplier,
                             shift=layer.shift, input_zero_point=layer.input_zero_point,
                             output_zero_point=layer.output.zero_point,
                             activation_min=layer.activation_min,
@@ -149,13 +159,15 @@ class Plan:
             elif isinstance(layer, LookupTableLayer):
                 spec.update(table=layer.table)
             else:
-                spec.update(exp_table=layer.exp_table,
+                spec.update(exp_table=layer.exp_table, axis_size=layer.axis_size,
                             input_multiplier=layer.softmax.input_multiplier,
                             input_left_shift=layer.softmax.input_left_shift,
                             diff_min=layer.softmax.diff_min)
             layers.append(spec)
         return {"input_depth": self.input_depth, "output_depth": self.output_depth,
                 "feature_shape": self.feature_shape, "int8_input": not self.float_input,
+                "output_shape": self.output_shape, "output_rows_per_row": self.output_rows_per_row,
+                "batch_multiple": self.batch_multiple,
                 "input_scale": self.input.scale, "input_zero_point": self.input.zero_point,
                 "output_scale": self.output.scale, "output_zero_point": self.output.zero_point,
                 "layers": layers}
@@ -226,6 +238,10 @@ def build_plan(graph: Graph) -> Plan:
     layers: list = []
     float_output = False
     visited = 0
+    # Values per input row of the current tensor. Every op keeps a batch row's values together
+    # (where it would mix rows, the model goes to the interpreter), so a row's bytes are all
+    # the plan tracks; a tensor's own leading dimension may count several rows per batch row.
+    depth = _depth(graph_input)
     while current != graph_output.index:
         ops = consumers.get(current, [])
         if len(ops) != 1:
@@ -250,22 +266,28 @@ def build_plan(graph: Graph) -> Plan:
             problems.append(f"{op.opcode} computes in float: the model is not quantized to int8 "
                             "(convert it with full-integer quantization)")
             break
-        elif op.opcode == "FULLY_CONNECTED":
-            layers.append(_fully_connected(op, tensors, problems))
-        elif op.opcode in ("LOGISTIC", "TANH"):
-            layers.append(_lookup_table(op, src, dst, problems))
-        elif op.opcode == "SOFTMAX":
-            layers.append(_softmax(op, src, dst, problems))
+        elif op.opcode in ("FULLY_CONNECTED", "LOGISTIC", "TANH", "SOFTMAX"):
+            build = {"FULLY_CONNECTED": _fully_connected, "LOGISTIC": _lookup_table,
+                     "TANH": _lookup_table, "SOFTMAX": _softmax}[op.opcode]
+            layer = build(op, tensors, depth, problems, fixed_batch(graph_input) is not None)
+            if layer is None:  # the reason is in problems: the model goes to the interpreter
+                break
+            layers.append(layer)
+            depth = layer.output_depth
         elif op.opcode == "RESHAPE":
-            if _depth(src) != _depth(dst) or src.type_name != "INT8" or not _same_quantization(src, dst):
+            # The bytes stay as they are; only the ops after it read the new shape.
+            if src.type_name != "INT8" or not _same_quantization(src, dst):
                 problems.append(f"RESHAPE {src.shape} -> {dst.shape} that changes a row's data")
+                break
             aliases[dst.name] = layers[-1].name if layers else input_name
         else:
             problems.append(f"unsupported op {op.opcode}")
+            break
         current = dst.index
-    for op in graph.operators:
-        if op.index not in chain and not _computes_a_shape(op, tensors):
-            problems.append(f"{op.opcode} outside the chain from input to output")
+    if not problems:  # (after a refused op, the rest of the chain is not a second reason)
+        for op in graph.operators:
+            if op.index not in chain and not _computes_a_shape(op, tensors):
+                problems.append(f"{op.opcode} outside the chain from input to output")
     if problems:
         raise UnsupportedModel(problems)
 
@@ -275,16 +297,24 @@ def build_plan(graph: Graph) -> Plan:
     # The int8 tensor the plan ends with: the graph output, or what its DEQUANTIZE reads.
     output_q = layers[-1].output if layers else input_q
     feature_shape = tuple(int(d) for d in graph_input.shape[1:])
-    output_depth = _depth(graph_output)
-    if min([math.prod(feature_shape), output_depth] + [layer.output_depth for layer in layers]) < 1:
+    if min([depth, _depth(graph_output)] + [layer.output_depth for layer in layers]) < 1:
         raise InvalidModel(f"a tensor from input {graph_input.shape} to output {graph_output.shape} "
                            "has no values per row")
-    if math.prod(feature_shape) != (layers[0].input_depth if layers else output_depth):
-        problems.append(f"input shape {graph_input.shape} does not match the first layer")
-    if problems:
+    output_shape = tuple(int(d) for d in graph_output.shape[1:])
+    rows_per_row, remainder = divmod(depth, math.prod(output_shape))
+    if remainder or graph_output.shape[0] != graph_input.shape[0] * rows_per_row:
+        problems.append(f"output shape {graph_output.shape} does not hold {depth} values per "
+                        f"row of input {graph_input.shape}")
         raise UnsupportedModel(problems)
-    return Plan(feature_shape, output_depth, input_q, output_q, float_input, float_output,
-                input_name, layers, aliases)
+    return Plan(feature_shape, depth, output_shape, rows_per_row, fixed_batch(graph_input) or 1,
+                input_q, output_q, float_input, float_output, input_name, layers, aliases)
+
+
+def fixed_batch(t: Tensor) -> int | None:
+    """None for a dynamic batch (shape signature -1, as the converter writes for Keras models),
+    else the batch the model was made for: LiteRT runs such a model only at that batch."""
+    signature = t.shape_signature or t.shape
+    return None if not signature or signature[0] == -1 else max(1, int(t.shape[0]))
 
 
 # What the converter emits to compute a RESHAPE's target shape for a dynamic batch
@@ -320,7 +350,8 @@ def _int8_quantization(t: Tensor, problems: list[str]) -> Quantization | None:
     return q
 
 
-def _fully_connected(op: Operator, tensors: list[Tensor], problems: list[str]):
+def _fully_connected(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
+                     fixed: bool):
     n_problems = len(problems)
     if len(op.inputs) < 2 or op.inputs[1] < 0:
         problems.append("FULLY_CONNECTED without weights")
@@ -339,9 +370,11 @@ def _fully_connected(op: Operator, tensors: list[Tensor], problems: list[str]):
                         f"({weights.type_name} {weights.shape})")
         return None
     n, k = weights.data.shape
-    if _depth(src) != k or _depth(dst) != n:
+    if fixed and (k < 1 or math.prod(src.shape) % k):  # at the model's only batch
         raise InvalidModel(f"FULLY_CONNECTED '{dst.name}': weights {weights.shape} do not match "
-                           f"input {src.shape} and output {dst.shape}")
+                           f"input {src.shape} (TFLite refuses this model too)")
+    if k < 1 or depth % k:  # TFLite's [-1, K] view would mix values of two batch rows
+        problems.append(f"FULLY_CONNECTED '{dst.name}' reads {depth} values per row in rows of {k}")
     if k > MAX_INPUT_DEPTH:
         problems.append(f"FULLY_CONNECTED input depth {k} could overflow int32 accumulators")
     scales = weights.scales
@@ -355,10 +388,16 @@ def _fully_connected(op: Operator, tensors: list[Tensor], problems: list[str]):
     if bias is not None:
         if bias.type_name != "INT32" or bias.data is None or bias.data.size != n:
             raise InvalidModel(f"bias '{bias.name}' is not constant int32 [{n}]")
-        else:
-            bias_data = bias.data.reshape(n).astype(np.int32)
+        bias_data = bias.data.reshape(n).astype(np.int32)
     if len(problems) > n_problems:
         return None
+    if bias is not None and bias.scales.size and scales.size == 1:
+        # TFLite's GetQuantizedConvolutionMultipler (per-tensor weights) refuses a bias scale
+        # further than 2 % of the output scale from input_scale * weight_scale.
+        product = float(in_q.scale) * float(scales[0])
+        if abs(product - float(bias.scales[0])) / float(out_q.scale) > 0.02:
+            raise InvalidModel(f"bias '{bias.name}' scale {float(bias.scales[0]):g} is not input scale x "
+                               f"weight scale {product:g} (TFLite refuses this model too)")
     # As TFLite's Prepare: real multiplier = (double)input_scale * (double)weight_scale /
     # (double)output_scale, per channel, then QuantizeMultiplier.
     channel_scales = np.broadcast_to(scales, (n,))
@@ -381,34 +420,46 @@ def _fully_connected(op: Operator, tensors: list[Tensor], problems: list[str]):
         name=dst.name, weights=np.ascontiguousarray(weights.data, dtype=np.int8), bias=bias_data,
         multiplier=multiplier, shift=shift, input_zero_point=in_q.zero_point,
         output=out_q, activation=activation, activation_min=lo, activation_max=hi,
-        per_channel=scales.size > 1)
+        per_channel=scales.size > 1, groups=depth // k)
 
 
-def _lookup_table(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
+def _lookup_table(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
+                  fixed: bool):
+    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
     in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
     if in_q is None or out_q is None:
         return None
-    # The reference kernels assume these fixed output encodings (TFLite enforces them).
-    expected = (Quantization(1 / 256, -128) if op.opcode == "LOGISTIC"
-                else Quantization(1 / 128, 0))
-    if out_q != expected:  # TFLite's Prepare refuses these too
-        raise InvalidModel(f"{op.opcode} output quantization {out_q} (TFLite requires {expected})")
+    # What LiteRT's reference Prepare accepts (measured, docs/native-ops.md): LOGISTIC needs
+    # output scale 1/256 exactly, any zero point; TANH takes any output quantization. Both
+    # then fill the table with the output's own scale and zero point.
+    if op.opcode == "LOGISTIC" and out_q.scale != 1 / 256:
+        raise InvalidModel(f"LOGISTIC output scale {out_q.scale} (TFLite requires 1/256)")
     make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
-    return LookupTableLayer(dst.name, _depth(src), out_q, op=op.opcode,
-                            table=make(in_q.scale, in_q.zero_point))
+    return LookupTableLayer(dst.name, depth, out_q, op=op.opcode,
+                            table=make(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point))
 
 
-def _softmax(op: Operator, src: Tensor, dst: Tensor, problems: list[str]):
+# LiteRT's SOFTMAX Prepare takes an output scale within this relative distance of 1/256 (and
+# computes as for 1/256); measured, docs/native-ops.md.
+SOFTMAX_SCALE_TOLERANCE = 1e-3
+
+
+def _softmax(op: Operator, tensors: list[Tensor], depth: int, problems: list[str], fixed: bool):
+    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
     in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
     if in_q is None or out_q is None:
         return None
-    if out_q != Quantization(1 / 256, -128):  # TFLite's Prepare refuses these too
+    if out_q.zero_point != -128 or abs(out_q.scale * 256 - 1) > SOFTMAX_SCALE_TOLERANCE:
         raise InvalidModel(f"SOFTMAX output quantization {out_q} (TFLite requires scale 1/256, "
                            "zero point -128)")
+    axis_size = int(src.shape[-1]) if src.shape else 1
+    if axis_size < 1 or depth % axis_size:
+        problems.append(f"SOFTMAX '{dst.name}' over an axis of {axis_size} in rows of {depth}")
+        return None
     beta = float(op.options.get("beta", 1.0))
     try:  # TFLite's Prepare aborts the process on these (TFLITE_CHECK): refuse them here
         params = fixed_point.softmax_params(in_q.scale, beta)
     except ValueError as error:
         raise InvalidModel(f"SOFTMAX '{dst.name}': {error}") from None
-    return SoftmaxLayer(dst.name, _depth(src), out_q, beta=beta, softmax=params,
-                        exp_table=fixed_point.softmax_exp_table(params))
+    return SoftmaxLayer(dst.name, depth, out_q, beta=beta, softmax=params,
+                        exp_table=fixed_point.softmax_exp_table(params), axis_size=axis_size)

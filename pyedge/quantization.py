@@ -50,18 +50,21 @@ def multiply_by_quantized_multiplier(
     return (product + (np.int64(1) << (total_shift - 1))) >> total_shift
 
 
-def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """TFLite's QUANTIZE (float -> int8): round(x / scale) half away from zero, + zp, clamp.
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: type = np.int8) -> np.ndarray:
+    """TFLite's QUANTIZE (float -> int8, or uint8 / int16): round(x / scale) half away from
+    zero, + zp, clamp to the type.
 
     The division is in float32 as in the reference kernel; values are clamped in float before
     the conversion so that huge inputs saturate instead of wrapping.
     """
+    info = np.iinfo(dtype)
+    bound = 2.0 * (int(info.max) - int(info.min) + 1)  # past any zero point's reach
     q = np.asarray(x, dtype=np.float32) / np.float32(scale)
-    q = np.clip(q, -512.0, 512.0)
+    q = np.clip(q, -bound, bound)
     magnitude = np.floor(np.abs(q))
     magnitude += (np.abs(q) - magnitude) >= 0.5
     rounded = np.copysign(magnitude, q).astype(np.int32) + zero_point
-    return np.clip(rounded, -128, 127).astype(np.int8)
+    return np.clip(rounded, info.min, info.max).astype(dtype)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

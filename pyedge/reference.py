@@ -14,11 +14,13 @@ from .quantization import dequantize, multiply_by_quantized_multiplier, quantize
 
 
 def fully_connected(layer: FullyConnectedLayer, x: np.ndarray) -> np.ndarray:
-    centered = x.astype(np.float64) - layer.input_zero_point
+    # TFLite's view of the input as [-1, K]: each plan row holds layer.groups of them.
+    centered = x.reshape(-1, layer.weights.shape[1]).astype(np.float64) - layer.input_zero_point
     acc = (centered @ layer.weights.astype(np.float64).T).astype(np.int64) + layer.bias
     y = multiply_by_quantized_multiplier(acc, layer.multiplier, layer.shift)
     y = y + layer.output.zero_point
-    return np.clip(y, layer.activation_min, layer.activation_max).astype(np.int8)
+    y = np.clip(y, layer.activation_min, layer.activation_max).astype(np.int8)
+    return y.reshape(x.shape[0], layer.output_depth)
 
 
 def run_layer(layer: object, x: np.ndarray) -> np.ndarray:
@@ -26,7 +28,9 @@ def run_layer(layer: object, x: np.ndarray) -> np.ndarray:
         return fully_connected(layer, x)
     if isinstance(layer, LookupTableLayer):
         return layer.table[x.astype(np.int16) + 128]
-    return fixed_point.softmax_s8(x, layer.softmax, layer.exp_table)
+    # The last axis only, as TFLite normalizes it.
+    y = fixed_point.softmax_s8(x.reshape(-1, layer.axis_size), layer.softmax, layer.exp_table)
+    return y.reshape(x.shape)
 
 
 class ReferenceBackend:
@@ -51,4 +55,5 @@ class ReferenceBackend:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         q = self.trace(x)[-1]
-        return dequantize(q, self.plan.output.scale, self.plan.output.zero_point)
+        y = dequantize(q, self.plan.output.scale, self.plan.output.zero_point)
+        return y.reshape(-1, *self.plan.output_shape)

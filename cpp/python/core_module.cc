@@ -39,6 +39,9 @@ class NativeModel {
   NativeModel(const py::dict& spec, int num_threads, const std::string& kernel)
       : kernel_(pyedge::select_kernel(kernel)), int8_input_(spec["int8_input"].cast<bool>()) {
     for (auto d : spec["feature_shape"]) feature_shape_.push_back(d.cast<py::ssize_t>());
+    for (auto d : spec["output_shape"]) output_shape_.push_back(d.cast<py::ssize_t>());
+    output_rows_per_row_ = spec["output_rows_per_row"].cast<py::ssize_t>();
+    batch_multiple_ = spec["batch_multiple"].cast<py::ssize_t>();
     std::vector<std::unique_ptr<pyedge::Layer>> layers;
     for (auto item : spec["layers"]) {
       py::dict d = item.cast<py::dict>();
@@ -63,7 +66,7 @@ class NativeModel {
         p.output_zero_point = d["output_zero_point"].cast<int32_t>();
         p.activation_min = d["activation_min"].cast<int32_t>();
         p.activation_max = d["activation_max"].cast<int32_t>();
-        layers.push_back(pyedge::make_fully_connected_layer(p, kernel_.make));
+        layers.push_back(pyedge::make_fully_connected_layer(p, kernel_.make, d["groups"].cast<int>()));
       } else if (kind == "lookup_table") {
         layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
       } else if (kind == "softmax") {
@@ -72,7 +75,7 @@ class NativeModel {
                                   d["diff_min"].cast<int32_t>()};
         layers.push_back(
             pyedge::make_softmax_layer(array_of<int32_t>(d, "exp_table", 256).data(), p, n,
-                                       kernel_.softmax));
+                                       kernel_.softmax, d["axis_size"].cast<int>()));
       } else {
         throw std::invalid_argument("unknown layer kind '" + kind + "'");
       }
@@ -95,9 +98,11 @@ class NativeModel {
     py::ssize_t rows;
     bool single;
     py::array a = checked_input(x, &rows, &single);
+    // The graph output's shape, as LiteRT returns it: (rows, ...) or, where FULLY_CONNECTED
+    // flattened each row into several, (rows * output_rows_per_row, ...).
     std::vector<py::ssize_t> out_shape;
-    if (!single) out_shape.push_back(rows);
-    out_shape.push_back(plan_->output_depth());
+    if (!single || output_rows_per_row_ != 1) out_shape.push_back(rows * output_rows_per_row_);
+    out_shape.insert(out_shape.end(), output_shape_.begin(), output_shape_.end());
     py::array_t<float> y(out_shape);
     float* out = y.mutable_data();
     int64_t bad = -1;
@@ -192,12 +197,20 @@ class NativeModel {
                             shape_text(feature_shape_) + ", got " + shape_text(shape));
     }
     *rows = *single ? 1 : shape[0];
+    if (*rows % batch_multiple_ != 0)
+      throw py::value_error("this model's batch is fixed at " + std::to_string(batch_multiple_) +
+                            " rows: predict() takes a multiple of " +
+                            std::to_string(batch_multiple_) + " rows, got " +
+                            std::to_string(*rows));
     return a;
   }
 
   pyedge::KernelInfo kernel_;
   bool int8_input_;
   std::vector<py::ssize_t> feature_shape_;
+  std::vector<py::ssize_t> output_shape_;  // one row's output, without the batch dimension
+  py::ssize_t output_rows_per_row_ = 1;
+  py::ssize_t batch_multiple_ = 1;  // a fixed-batch model's batch: calls are multiples of it
   std::unique_ptr<Plan> plan_;
 };
 

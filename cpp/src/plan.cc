@@ -25,14 +25,18 @@ constexpr int64_t kMinRowsPerTask = 16;
 
 class FullyConnectedLayer final : public Layer {
  public:
-  FullyConnectedLayer(const FullyConnectedParams& p, FullyConnectedFactory kernel)
-      : k_(p.input_depth), n_(p.output_depth), kernel_(kernel(p)) {}
-  int input_depth() const override { return k_; }
-  int output_depth() const override { return n_; }
-  void run(const int8_t* in, int rows, int8_t* out) const override { kernel_->run(in, rows, out); }
+  FullyConnectedLayer(const FullyConnectedParams& p, FullyConnectedFactory kernel, int groups)
+      : k_(p.input_depth), n_(p.output_depth), groups_(groups), kernel_(kernel(p)) {
+    if (groups < 1) throw std::invalid_argument("FULLY_CONNECTED needs groups >= 1");
+  }
+  int input_depth() const override { return groups_ * k_; }
+  int output_depth() const override { return groups_ * n_; }
+  void run(const int8_t* in, int rows, int8_t* out) const override {
+    kernel_->run(in, rows * groups_, out);
+  }
 
  private:
-  int k_, n_;
+  int k_, n_, groups_;
   std::unique_ptr<FullyConnected> kernel_;
 };
 
@@ -56,20 +60,25 @@ class LookupTableLayer final : public Layer {
 class SoftmaxLayer final : public Layer {
  public:
   SoftmaxLayer(const int32_t* exp_table, const SoftmaxS8Params& params, int depth,
-               SoftmaxFn kernel)
-      : depth_(depth), softmax_(exp_table, params), kernel_(kernel) {}
+               SoftmaxFn kernel, int axis_size)
+      : depth_(depth), axis_(axis_size > 0 ? axis_size : depth), softmax_(exp_table, params),
+        kernel_(kernel) {
+    if (depth_ % axis_ != 0)
+      throw std::invalid_argument("softmax axis size must divide the row's depth");
+  }
   int input_depth() const override { return depth_; }
   int output_depth() const override { return depth_; }
   void run(const int8_t* in, int rows, int8_t* out) const override {
+    const int axis_rows = rows * (depth_ / axis_);
     if (kernel_) {
-      kernel_(softmax_, in, rows, depth_, out);
+      kernel_(softmax_, in, axis_rows, axis_, out);
     } else {
-      softmax_.run(in, rows, depth_, out);
+      softmax_.run(in, axis_rows, axis_, out);
     }
   }
 
  private:
-  int depth_;
+  int depth_, axis_;
   SoftmaxS8 softmax_;
   SoftmaxFn kernel_;  // an ISA's version, or null for SoftmaxS8's portable one
 };
@@ -83,15 +92,15 @@ void dequantize(const int8_t* q, int n, Quantization p, float* out) {
 }  // namespace
 
 std::unique_ptr<Layer> make_fully_connected_layer(const FullyConnectedParams& params,
-                                                  FullyConnectedFactory kernel) {
-  return std::make_unique<FullyConnectedLayer>(params, kernel);
+                                                  FullyConnectedFactory kernel, int groups) {
+  return std::make_unique<FullyConnectedLayer>(params, kernel, groups);
 }
 std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth) {
   return std::make_unique<LookupTableLayer>(table, depth);
 }
 std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
-                                          int depth, SoftmaxFn kernel) {
-  return std::make_unique<SoftmaxLayer>(exp_table, params, depth, kernel);
+                                          int depth, SoftmaxFn kernel, int axis_size) {
+  return std::make_unique<SoftmaxLayer>(exp_table, params, depth, kernel, axis_size);
 }
 
 ScratchPool::ScratchPool() : shelf_(new Shelf{fork_generation(), {}, {}}) {}

@@ -23,12 +23,16 @@ class Layer {
   virtual void run(const int8_t* input, int rows, int8_t* output) const = 0;
 };
 
+// TFLite's FULLY_CONNECTED flattens its input to [-1, depth]: a plan row of `groups * depth`
+// values is `groups` rows of the kernel (groups = 1 for an ordinary Dense layer).
 std::unique_ptr<Layer> make_fully_connected_layer(const FullyConnectedParams& params,
-                                                  FullyConnectedFactory kernel);
+                                                  FullyConnectedFactory kernel, int groups = 1);
 // LOGISTIC / TANH on int8: table[x + 128], computed at load with the reference arithmetic.
 std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth);
+// TFLite's SOFTMAX normalizes the last axis only: a plan row of `depth` values holds
+// depth / axis_size softmax rows of `axis_size` values.
 std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
-                                          int depth, SoftmaxFn kernel);
+                                          int depth, SoftmaxFn kernel, int axis_size = 0);
 
 struct Quantization {
   float scale = 1.0f;

@@ -1,0 +1,291 @@
+"""The int8 cases of TensorFlow Lite's and TFLite Micro's own kernel tests, as data.
+
+Sources (read, not copied: only inputs, parameters and expected values are ported):
+* "tflite": tensorflow/tensorflow tensorflow/lite/kernels/{fully_connected,activations}_test.cc
+* "tflm": tensorflow/tflite-micro tensorflow/lite/micro/kernels/{fully_connected,softmax,
+  logistic,tanh,reshape}_test.cc
+
+Each case keeps the test's float inputs and how its harness quantizes them, the quantization
+parameters (TFLite's harness derives some from a float [min, max]: `min_max_params`), the
+expected values and the test's own criterion:
+* check="float": TFLite's ArrayFloatNear on the dequantized output, `tolerance` in real units;
+* check="quantized": TFLite Micro quantizes the golden floats with the output parameters and
+  compares int8 values within `tolerance` quantization steps (0: exactly);
+* expected_int8: the exact int8 values a TFLite test also asserts.
+
+Rank-1 tensors of the tests ([8], [89]) become the batch of one [1, N]: pyedge models have a
+batch dimension, and for these row-wise ops the two compute the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    source: str  # "tflite" or "tflm"
+    file: str  # the test file, e.g. "fully_connected_test.cc"
+    test: str  # the test's name (and which of its models, when it builds several)
+    op: str  # FULLY_CONNECTED, SOFTMAX, LOGISTIC, TANH, RESHAPE
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_q: tuple[float, int]  # (scale, zero point) of the int8 input
+    output_q: tuple[float, int]
+    inputs: tuple[float, ...]  # float values, quantized on the host as the harness does
+    expected: tuple[float, ...] = ()
+    check: str = "float"  # "float" or "quantized", see the module docstring
+    tolerance: float = 1e-5  # ArrayFloatNear's default max_abs_error
+    expected_int8: tuple[int, ...] | None = None
+    # FULLY_CONNECTED
+    weights: tuple[float, ...] = ()
+    weights_shape: tuple[int, int] = (0, 0)
+    weights_q: tuple[float, int] = (1.0, 0)
+    bias: tuple[float, ...] | None = None  # None: no bias
+    bias_as_optional: bool = False  # no bias as a -1 input (TFLM) instead of 2 inputs (TFLite)
+    activation: str = "NONE"
+    keep_num_dims: bool = False
+    beta: float = 1.0  # SOFTMAX
+    new_shape: tuple[int, ...] | None = None  # RESHAPE's shape tensor
+    # The installed LiteRT refuses the model at Prepare: pyedge must refuse it too.
+    prepare_fails: bool = False
+    # pyedge's plan is meant to run it (False: only through the interpreter, for now).
+    native: bool = True
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.source} {self.file} {self.test}"
+
+    def quantized_inputs(self) -> np.ndarray:
+        rule = tflite_quantize if self.source == "tflite" else tflm_quantize
+        return rule(np.array(self.inputs, np.float32), *self.input_q).reshape(self.input_shape)
+
+    def quantized_weights(self) -> np.ndarray:
+        rule = tflite_quantize if self.source == "tflite" else tflm_quantize
+        return rule(np.array(self.weights, np.float32), *self.weights_q).reshape(self.weights_shape)
+
+    def quantized_bias(self) -> np.ndarray:
+        # Both harnesses: scale input_scale * weights_scale (a float32 product), zero point 0.
+        scale = np.float32(self.input_q[0]) * np.float32(self.weights_q[0])
+        return np.round(np.array(self.bias, np.float32) / scale).astype(np.int32)
+
+
+def min_max_params(f_min: float, f_max: float) -> tuple[float, int]:
+    """(scale, zero point) TFLite's test harness (SingleOpModel) gives an int8 tensor declared
+    with a float range, in its float32 arithmetic: scale = range / 255, and the zero point
+    from whichever end adds the smaller terms, rounded half away from zero."""
+    f_min, f_max = np.float32(f_min), np.float32(f_max)
+    scale = (f_max - f_min) / np.float32(255)
+    from_min, from_max = np.float32(-128) - f_min / scale, np.float32(127) - f_max / scale
+    min_error = np.float32(128) + abs(f_min / scale)
+    max_error = np.float32(127) + abs(f_max / scale)
+    zero_point = from_min if min_error < max_error else from_max
+    return float(scale), int(np.clip(math.copysign(math.floor(abs(zero_point) + 0.5), zero_point),
+                                     -128, 127))
+
+
+def tflite_quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLite's harness (QuantizeAndPopulate): round(zero_point + x / scale) in float32."""
+    q = np.float32(zero_point) + x.astype(np.float32) / np.float32(scale)
+    return np.clip(_round_half_away(q), -128, 127).astype(np.int8)
+
+
+def tflm_quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLite Micro's harness (Quantize): round(x / scale) + zero_point."""
+    q = _round_half_away(x.astype(np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    return np.copysign(np.floor(np.abs(x.astype(np.float64)) + 0.5), x)
+
+
+# ---- FULLY_CONNECTED ---------------------------------------------------------------------------
+
+# Both FC files share these: 2 rows of 10 inputs, 3 units of weights 1..10, bias 1, 2, 3.
+_FC_INPUT = (1, 2, 3, 4, 5, 6, 7, 8, -9, -10,
+             1, 2, 3, 4, 5, 6, 7, -8, 9, -10)
+_FC_WEIGHTS = tuple(range(1, 11)) * 3
+_FC_GOLDEN = (24, 25, 26, 58, 59, 60)
+_FC_GOLDEN_NO_BIAS = (23, 23, 23, 57, 57, 57)
+# TFLite's quantized FC model declares the weights with the input's float range, so they are
+# asymmetric (zero point -1): LiteRT's reference kernel honours it, pyedge's plan does not
+# take non-zero weight zero points (the converter never writes them).
+_TFLITE_WEIGHTS_ZP = "weights zero point -1 (the harness gives the weights the input's range)"
+
+FULLY_CONNECTED = [
+    Case("tflite", "fully_connected_test.cc", "QuantizedFullyConnectedOpTest.SimpleTestQuantizedInt8",
+         "FULLY_CONNECTED", (2, 10), (2, 3), min_max_params(-63.5, 64), min_max_params(-127, 128),
+         _FC_INPUT, _FC_GOLDEN, expected_int8=(23, 24, 25, 57, 58, 59),
+         weights=_FC_WEIGHTS, weights_shape=(3, 10), weights_q=min_max_params(-63.5, 64),
+         bias=(1, 2, 3), activation="RELU", native=False, note=_TFLITE_WEIGHTS_ZP),
+    Case("tflite", "fully_connected_test.cc",
+         "QuantizedFullyConnectedOpTest.SimpleTestQuantizedInt8NoBias",
+         "FULLY_CONNECTED", (2, 10), (2, 3), min_max_params(-63.5, 64), min_max_params(-127, 128),
+         _FC_INPUT, _FC_GOLDEN_NO_BIAS, expected_int8=(22, 22, 22, 56, 56, 56),
+         weights=_FC_WEIGHTS, weights_shape=(3, 10), weights_q=min_max_params(-63.5, 64),
+         bias=None, activation="RELU", native=False, note=_TFLITE_WEIGHTS_ZP),
+    Case("tflite", "fully_connected_test.cc",
+         "QuantizedFullyConnectedOpTest.SimpleTestSingleBatchQuantizedInt8",
+         "FULLY_CONNECTED", (1, 10), (1, 4), min_max_params(-63.5, 64), min_max_params(-127, 128),
+         (1, 2, 3, 4, 5, 6, 7, -8, 9, -10), (58, 59, 60, 61), expected_int8=(57, 58, 59, 60),
+         weights=tuple(range(1, 11)) * 4, weights_shape=(4, 10), weights_q=min_max_params(-63.5, 64),
+         bias=(1, 2, 3, 4), activation="RELU", native=False, note=_TFLITE_WEIGHTS_ZP),
+    Case("tflite", "fully_connected_test.cc",
+         "QuantizedFullyConnectedOpTest.SimpleTestQuantizedOutputMultiplierGreaterThan1Int8",
+         "FULLY_CONNECTED", (2, 10), (2, 3), min_max_params(-127, 128), min_max_params(-63.5, 64),
+         _FC_INPUT, _FC_GOLDEN, expected_int8=(47, 49, 51, 115, 117, 119),
+         weights=_FC_WEIGHTS, weights_shape=(3, 10), weights_q=min_max_params(-127, 128),
+         bias=(1, 2, 3), activation="RELU", native=False, note=_TFLITE_WEIGHTS_ZP),
+    Case("tflm", "fully_connected_test.cc", "SimpleTestQuantizedInt8",
+         "FULLY_CONNECTED", (2, 10), (2, 3), (1.0, -1), (0.5, -1), _FC_INPUT, _FC_GOLDEN,
+         check="quantized", tolerance=0, weights=_FC_WEIGHTS, weights_shape=(3, 10),
+         weights_q=(1.0, 0), bias=(1, 2, 3)),
+    # A [1, 1, 2, 10] input is two rows of the weights' depth 10: FULLY_CONNECTED flattens it
+    # to [-1, 10] and writes a [2, 3] output.
+    Case("tflm", "fully_connected_test.cc", "SimpleTest4DInputQuantizedInt8",
+         "FULLY_CONNECTED", (1, 1, 2, 10), (2, 3), (1.0, -1), (0.5, -1), _FC_INPUT, _FC_GOLDEN,
+         check="quantized", tolerance=0, weights=_FC_WEIGHTS, weights_shape=(3, 10),
+         weights_q=(1.0, 0), bias=(1, 2, 3)),
+    Case("tflm", "fully_connected_test.cc", "SimpleTestQuantizedInt8Relu",
+         "FULLY_CONNECTED", (2, 10), (2, 3), (1.0, -1), (0.5, -128), _FC_INPUT,
+         (24, 0, 26, 58, 0, 60), check="quantized", tolerance=0,
+         weights=tuple(range(1, 11)) + tuple(range(-1, -11, -1)) + tuple(range(1, 11)),
+         weights_shape=(3, 10), weights_q=(1.0, 0), bias=(1, -2, 3), activation="RELU"),
+    Case("tflm", "fully_connected_test.cc", "SimpleTestQuantizedInt8NullBias",
+         "FULLY_CONNECTED", (2, 10), (2, 3), (1.0, -1), (0.5, -1), _FC_INPUT, _FC_GOLDEN_NO_BIAS,
+         check="quantized", tolerance=0, weights=_FC_WEIGHTS, weights_shape=(3, 10),
+         weights_q=(1.0, 0), bias=None, bias_as_optional=True),
+]
+
+
+# ---- SOFTMAX -----------------------------------------------------------------------------------
+
+# activations_test.cc: beta 0.1, input declared [-10, 10], output 1/256 and -128 (the
+# harness's int8 softmax output), kQuantizedTolerance = 2 / 256.
+_SOFTMAX_X = (0, -6, 2, 4, 3, -2, 10, 1)
+_ROWS_OF_4 = (.23463, .12877, .28658, .35003, .22528, .13664, .45365, .18443)
+_ROWS_OF_2 = (0.645656, 0.354344, 0.450166, 0.549834, 0.622459, 0.377541, 0.710949, 0.28905)
+_TOL = 2 / 256
+
+
+def _tflite_softmax(test: str, shape: tuple[int, ...], expected: tuple[float, ...],
+                    expected_int8: tuple[int, ...] | None = None) -> Case:
+    return Case("tflite", "activations_test.cc", test, "SOFTMAX", shape, shape,
+                min_max_params(-10, 10), (1 / 256, -128), _SOFTMAX_X, expected, tolerance=_TOL,
+                expected_int8=expected_int8, beta=0.1)
+
+
+# softmax_test.cc (TFLite Micro): beta 1, input 0.1 and 0, output 1/256 and -128, golden
+# values quantized and compared within 1 step. Its 3-D input is the first 60 of the 4-D one.
+_TFLM_SOFTMAX_4D = (
+    3, 6, -5, 4, -9, -10, -10, -8, 2, 2, 8, -5, -8, 5, -6, -8, 6, 1, -10, -8,
+    7, 6, -10, -4, -5, 2, 7, 9, -9, 7, -4, -2, 8, 2, 2, 3, 6, 6, 2, 4,
+    9, 7, -7, 0, 4, -3, 8, 8, -3, -4, -9, -9, 4, -8, -1, -10, -2, 6, -7, 0,
+    -9, -8, 6, -1, -5, -10, -5, -10, 7, -2, -5, -4, 1, 2, 2, -2, -2, 1, 1, -4,
+    -8, -3, 1, 1, -1, -2, 6, -1, -5, 6, -7, 8, 9, 0, 9, -9, -5, -2, 0, 8,
+    4, 2, -3, 5, 8, -1, 1, -4, -9, 7, 3, -8, 0, 9, -4, 8, -1, 9, -9, 1)
+
+
+def softmax_golden(x: tuple[float, ...], shape: tuple[int, ...], beta: float = 1.0) -> tuple:
+    """The golden tables of softmax_test.cc are softmax over the last axis of the inputs,
+    printed to 9 decimals (test_tflite_kernel_cases checks entries of them against this)."""
+    z = beta * np.array(x, np.float64).reshape(-1, shape[-1])
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return tuple((e / e.sum(axis=1, keepdims=True)).reshape(-1))
+
+
+def _tflm_softmax(test: str, shape: tuple[int, ...]) -> Case:
+    x = (1, 2, 3, 4, 5, -1, -2, -3, -4, -5) if len(shape) <= 2 else _TFLM_SOFTMAX_4D
+    x = x[:math.prod(shape)]
+    return Case("tflm", "softmax_test.cc", test, "SOFTMAX", shape, shape, (0.1, 0), (1 / 256, -128),
+                x, softmax_golden(x, shape), check="quantized", tolerance=1)
+
+
+SOFTMAX = [
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax1DInt8 (rank 1 as [1, 8])", (1, 8),
+                    (0.09766, 0.05469, 0.12109, 0.14453, 0.13281, 0.07813, 0.26563, 0.10938)),
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax2DInt8 [2, 4]", (2, 4), _ROWS_OF_4),
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax2DInt8 [4, 2]", (4, 2), _ROWS_OF_2),
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax3DInt8 [1, 2, 4]", (1, 2, 4), _ROWS_OF_4),
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax3DInt8 [4, 1, 2]", (4, 1, 2), _ROWS_OF_2),
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax4DInt8 [1, 2, 1, 4]", (1, 2, 1, 4), _ROWS_OF_4,
+                    expected_int8=(-68, -95, -54, -38, -70, -93, -12, -81)),
+    _tflite_softmax("QuantizedActivationsOpTest.Softmax4DInt8 [4, 1, 1, 2]", (4, 1, 1, 2), _ROWS_OF_2),
+    _tflm_softmax("Softmax1DQuantizedInt8ShouldMatchGolden", (1, 5)),
+    _tflm_softmax("Softmax2DQuantizedInt8ShouldMatchGolden", (2, 5)),
+    _tflm_softmax("Softmax3DQuantizedInt8ShouldMatchGolden", (3, 4, 5)),
+    _tflm_softmax("Softmax4DQuantizedInt8ShouldMatchGolden", (2, 3, 4, 5)),
+]
+
+
+# ---- LOGISTIC and TANH -------------------------------------------------------------------------
+
+# activations_test.cc's 89-point tables ("64+16+8+1 elements, from -10 to 10" / "-8 to 8") are
+# evenly spaced inputs and their sigmoid / tanh to 10 decimals (checked against entries of the
+# tables in test_tflite_kernel_cases); TFLite Micro's tanh_test.cc reuses the -8..8 one in an
+# array of 90, whose last element is therefore 0.
+SIGMOID_X = tuple(np.linspace(-10, 10, 89))
+TANH_X = tuple(np.linspace(-8, 8, 89))
+
+
+def sigmoid(x: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(1 / (1 + np.exp(-np.array(x, np.float64))))
+
+
+def tanh(x: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(np.tanh(np.array(x, np.float64)))
+
+
+_LOGISTIC_BASIC = (1, 2, 3, 4, 5, -1, -2, -3, -4, -5)
+_LOGISTIC_WIDE = (1, 2, 3, 4, 93)  # the test's shape [1, 5] covers the first 5 of its 10 values
+
+LOGISTIC = [
+    Case("tflite", "activations_test.cc", "LogisticOpTest.SigmoidInt8 (rank 1 as [1, 89])",
+         "LOGISTIC", (1, 89), (1, 89), min_max_params(-10, 10), (1 / 256, -128), SIGMOID_X,
+         sigmoid(SIGMOID_X), tolerance=_TOL),
+    # TFLite Micro quantizes its logistic output with 1/255; LiteRT's Prepare requires exactly
+    # 1/256 ("output->params.scale == 1. / 256 was not true"), so pyedge must refuse them.
+    Case("tflm", "logistic_test.cc", "LogisticQuantizedInt8BasicShouldMatchGolden",
+         "LOGISTIC", (2, 5), (2, 5), (0.1, 0), (1 / 255, -128), _LOGISTIC_BASIC,
+         sigmoid(_LOGISTIC_BASIC), check="quantized", tolerance=1, prepare_fails=True),
+    Case("tflm", "logistic_test.cc", "LogisticQuantizedInt8WideRangeShouldMatchGolden",
+         "LOGISTIC", (1, 5), (1, 5), (1.0, 0), (1 / 255, -128), _LOGISTIC_WIDE,
+         sigmoid(_LOGISTIC_WIDE), check="quantized", tolerance=1, prepare_fails=True),
+]
+
+TANH = [
+    Case("tflite", "activations_test.cc", "TanhOpTest.TanhInt8 (rank 1 as [1, 89])",
+         "TANH", (1, 89), (1, 89), min_max_params(-8, 8 * 127 / 128), min_max_params(-1, 127 / 128),
+         TANH_X, tanh(TANH_X), tolerance=0.014),
+    # Named SimpleTestTanhUInt8 in the file, but int8 data; output scale 1.99999955 / 256
+    # (not 1/128), which LiteRT's reference TANH accepts (it builds a lookup table).
+    Case("tflm", "tanh_test.cc", "SimpleTestTanhUInt8 (int8)",
+         "TANH", (1, 90), (1, 90), (16 / 256, 0), (1.99999955 / 256, 0), TANH_X + (0.0,),
+         tanh(TANH_X) + (0.0,), check="quantized", tolerance=2),
+]
+
+
+# ---- RESHAPE -----------------------------------------------------------------------------------
+
+# reshape_test.cc (TFLite Micro): int8 data 1..8 with scale 1 and zero point 0, the new shape
+# in a constant int32 tensor, output equal to the input. These change the batch dimension,
+# which pyedge's row-wise plan does not model: they go through the interpreter.
+_RESHAPE_NOTE = "changes the batch dimension: natively, each input row gives two output rows"
+
+RESHAPE = [
+    Case("tflm", "reshape_test.cc", "ReshapeWithRegularShapesShouldSucceed (int8)",
+         "RESHAPE", (1, 2, 4, 1), (2, 2, 2), (1.0, 0), (1.0, 0), tuple(range(1, 9)),
+         tuple(range(1, 9)), check="quantized", tolerance=0, new_shape=(2, 2, 2), native=True,
+         note=_RESHAPE_NOTE),
+    Case("tflm", "reshape_test.cc", "ReshapeWithStretchDimensionShouldSucceed (int8)",
+         "RESHAPE", (1, 2, 4, 1), (2, 1, 4), (1.0, 0), (1.0, 0), tuple(range(1, 9)),
+         tuple(range(1, 9)), check="quantized", tolerance=0, new_shape=(2, 1, -1), native=True,
+         note=_RESHAPE_NOTE),
+]
+
+CASES = FULLY_CONNECTED + SOFTMAX + LOGISTIC + TANH + RESHAPE
