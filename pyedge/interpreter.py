@@ -8,9 +8,11 @@ from call to call as in TFLite, so it has one interpreter, and calls take turns.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -41,9 +43,9 @@ class InterpreterBackend:
         # A fixed-batch model runs at its own batch only: a call is split into calls of it.
         self.batch = batch  # None: dynamic (resized to each call's rows)
         self.stateful = stateful
-        self._local = threading.local()
-        self._shared = None  # the one interpreter of a stateful model
-        self._lock = threading.Lock()
+        # Where a thread finds its interpreter: its own, or the one a stateful model shares.
+        self._local = SimpleNamespace() if stateful else threading.local()
+        self._lock = threading.Lock()  # the turns a stateful model's callers take
         try:  # fail now, not at the first predict, if the interpreter rejects the model
             probe = self._interpreter()
             self.input_detail = probe.get_input_details()[0]
@@ -72,10 +74,6 @@ class InterpreterBackend:
         return interpreter
 
     def _interpreter(self):
-        if self.stateful:
-            if self._shared is None:
-                self._shared = self._new_interpreter()
-            return self._shared
         interpreter = getattr(self._local, "interpreter", None)
         if interpreter is None:
             interpreter = self._local.interpreter = self._new_interpreter()
@@ -89,8 +87,7 @@ class InterpreterBackend:
                 self._interpreter().reset_all_variables()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        detail = self.input_detail if hasattr(self, "input_detail") else \
-            self._interpreter().get_input_details()[0]
+        detail = self.input_detail
         if detail["dtype"] != np.float32 and x.dtype != detail["dtype"]:
             # A quantized input (int8, uint8 or int16) given float rows: quantize them with the
             # tensor's own scale and zero point, as the graph's QUANTIZE would.
@@ -103,19 +100,17 @@ class InterpreterBackend:
             return self._invoke(x)
         # In order, one call of the model's batch at a time (a stateful model's state carries
         # from each to the next, as in TFLite).
-        with self._lock:
+        with self._lock if self.stateful else contextlib.nullcontext():
             step = self.batch or len(x)
             return np.concatenate([self._invoke(x[i:i + step]) for i in range(0, len(x), step)])
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter()
-        detail = interpreter.get_input_details()[0]
-        out = interpreter.get_output_details()[0]
-        if self.batch is None and getattr(self._local, "rows", None) != x.shape[0]:
+        detail, out = self.input_detail, self.output_detail
+        if self.batch is None and self._local.rows != x.shape[0]:
             interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
             interpreter.allocate_tensors()
             self._local.rows = x.shape[0]
-            out = interpreter.get_output_details()[0]
         interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
         interpreter.invoke()
         y = interpreter.get_tensor(out["index"])

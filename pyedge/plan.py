@@ -242,6 +242,7 @@ def build_plan(graph: Graph) -> Plan:
     # (where it would mix rows, the model goes to the interpreter), so a row's bytes are all
     # the plan tracks; a tensor's own leading dimension may count several rows per batch row.
     depth = _depth(graph_input)
+    batch = fixed_batch(graph_input)
     while current != graph_output.index:
         ops = consumers.get(current, [])
         if len(ops) != 1:
@@ -267,9 +268,11 @@ def build_plan(graph: Graph) -> Plan:
                             "(convert it with full-integer quantization)")
             break
         elif op.opcode in ("FULLY_CONNECTED", "LOGISTIC", "TANH", "SOFTMAX"):
-            build = {"FULLY_CONNECTED": _fully_connected, "LOGISTIC": _lookup_table,
-                     "TANH": _lookup_table, "SOFTMAX": _softmax}[op.opcode]
-            layer = build(op, tensors, depth, problems, fixed_batch(graph_input) is not None)
+            if op.opcode == "FULLY_CONNECTED":
+                layer = _fully_connected(op, tensors, depth, problems, fixed=batch is not None)
+            else:
+                build = _softmax if op.opcode == "SOFTMAX" else _lookup_table
+                layer = build(op, tensors, depth, problems)
             if layer is None:  # the reason is in problems: the model goes to the interpreter
                 break
             layers.append(layer)
@@ -306,7 +309,7 @@ def build_plan(graph: Graph) -> Plan:
         problems.append(f"output shape {graph_output.shape} does not hold {depth} values per "
                         f"row of input {graph_input.shape}")
         raise UnsupportedModel(problems)
-    return Plan(feature_shape, depth, output_shape, rows_per_row, fixed_batch(graph_input) or 1,
+    return Plan(feature_shape, depth, output_shape, rows_per_row, batch or 1,
                 input_q, output_q, float_input, float_output, input_name, layers, aliases)
 
 
@@ -423,8 +426,7 @@ def _fully_connected(op: Operator, tensors: list[Tensor], depth: int, problems: 
         per_channel=scales.size > 1, groups=depth // k)
 
 
-def _lookup_table(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
-                  fixed: bool):
+def _lookup_table(op: Operator, tensors: list[Tensor], depth: int, problems: list[str]):
     src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
     in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
     if in_q is None or out_q is None:
@@ -444,7 +446,7 @@ def _lookup_table(op: Operator, tensors: list[Tensor], depth: int, problems: lis
 SOFTMAX_SCALE_TOLERANCE = 1e-3
 
 
-def _softmax(op: Operator, tensors: list[Tensor], depth: int, problems: list[str], fixed: bool):
+def _softmax(op: Operator, tensors: list[Tensor], depth: int, problems: list[str]):
     src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
     in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
     if in_q is None or out_q is None:
