@@ -13,15 +13,11 @@ import numpy as np
 from pyedge.quantization import quantize
 
 
-def litert_interpreter(content: bytes, reference: bool = True, num_threads: int = 1,
-                       delegates: bool = True):
-    """BUILTIN_REF, or LiteRT's default kernels (with its XNNPACK delegate unless
-    delegates=False: what pyedge's fallback runs)."""
+def litert_interpreter(content: bytes, reference: bool = True, num_threads: int = 1):
     from ai_edge_litert import interpreter as litert
 
     resolver = (litert.OpResolverType.BUILTIN_REF if reference
-                else litert.OpResolverType.AUTO if delegates
-                else litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+                else litert.OpResolverType.AUTO)
     return litert.Interpreter(model_content=content, num_threads=num_threads,
                               experimental_op_resolver_type=resolver,
                               experimental_preserve_all_tensors=reference)

@@ -380,17 +380,16 @@ class LiteRTResult:
     producers: dict[str, tuple[str, int]]  # tensor name -> (opcode that writes it, its input rank)
 
 
-def run_litert(content: bytes, batches: list[np.ndarray], keep_tensors: bool,
-               reference: bool = True, delegates: bool = True) -> LiteRTResult:
-    """BUILTIN_REF, or with reference=False LiteRT's default kernels (with its XNNPACK delegate
-    unless delegates=False); LiteRTRefuses if it will not load or run the model."""
+def run_litert(content: bytes, batches: list[np.ndarray], keep_tensors: bool) -> LiteRTResult:
+    """LiteRT BUILTIN_REF's outputs (and tensors); LiteRTRefuses if it will not load or run the
+    model."""
     from litert_reference import litert_interpreter
 
     from pyedge.quantization import dequantize
 
     try:
         # One interpreter per model, resized per batch: creating one costs more than invoking.
-        interpreter = litert_interpreter(content, reference=reference, delegates=delegates)
+        interpreter = litert_interpreter(content)
         detail = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
         outputs, tensors = [], []
@@ -492,11 +491,8 @@ def check_model(content: bytes, batches: list[np.ndarray], kernels: list[str],
     try:
         auto = new_model(content, "auto", None)
     except ValueError as error:
-        cause = f"refuses a model LiteRT runs: {normalized(str(error))}"
-        if "interpreter rejects" in str(error) and default_litert_refuses(content, batches):
-            cause = ("fallback (LiteRT default + XNNPACK) refuses what BUILTIN_REF runs: "
-                     f"{normalized(str(error))}")
-        return Outcome("error", rows=rows, cause=cause, detail=str(error))
+        return Outcome("error", rows=rows, cause=f"refuses a model LiteRT runs: {normalized(str(error))}",
+                       detail=str(error))
     except Exception as error:
         return Outcome("error", rows=rows, cause=f"{type(error).__name__} loading a model LiteRT runs: "
                        f"{normalized(str(error))}", detail=f"{type(error).__name__}: {error}")
@@ -539,9 +535,8 @@ def check_model(content: bytes, batches: list[np.ndarray], kernels: list[str],
 
 def check_fallback(content: bytes, batches: list[np.ndarray], auto, lite: LiteRTResult,
                    rows: int) -> Outcome:
-    """A model pyedge gives to its interpreter: its outputs must be BUILTIN_REF's, or those of
-    the interpreter the fallback runs (LiteRT's builtin kernels without delegates, which differ
-    from the reference ones on some ops: pyedge's exactness promise is the native backend's)."""
+    """A model pyedge gives to its interpreter (LiteRT's reference kernels): its outputs must be
+    BUILTIN_REF's."""
     outcome = Outcome("fallback", rows=rows)
     try:
         where = first_difference(auto, batches, lite, trace=False)
@@ -550,26 +545,10 @@ def check_fallback(content: bytes, batches: list[np.ndarray], auto, lite: LiteRT
         outcome.detail = f"{type(error).__name__}: {error}"
         return outcome
     if where:
-        try:
-            default = run_litert(content, batches, keep_tensors=False, reference=False,
-                                 delegates=False)
-            same = all(same_bits(auto.predict(x), y) for x, y in zip(batches, default.outputs))
-        except LiteRTRefuses:
-            same = False
-        if same:  # what the interpreter it runs computes: no finding
-            return outcome
-        outcome.cause = "fallback differs from BUILTIN_REF and from LiteRT's builtin kernels"
+        outcome.cause = f"fallback differs from BUILTIN_REF at {where}"
         ops = sorted({opcode for opcode, _ in lite.producers.values()})
         outcome.detail = f"backend {auto.backend}; ops {', '.join(ops)}"
     return outcome
-
-
-def default_litert_refuses(content: bytes, batches: list[np.ndarray]) -> bool:
-    try:
-        run_litert(content, batches, keep_tensors=False, reference=False)
-    except LiteRTRefuses:
-        return True
-    return False
 
 
 def check_refusal(content: bytes, reason: str, rows: int) -> Outcome:
@@ -707,7 +686,7 @@ sys.path.insert(0, sys.argv[2])
 content = open(sys.argv[1], "rb").read()
 if sys.argv[3].startswith("litert"):
     from litert_reference import litert_interpreter
-    i = litert_interpreter(content, reference=sys.argv[3] == "litert-ref")
+    i = litert_interpreter(content)
     d = i.get_input_details()[0]
     i.resize_tensor_input(d["index"], [2, *d["shape"][1:]])
     i.allocate_tensors()
@@ -731,17 +710,14 @@ def who_crashed(content: bytes) -> tuple[str, str]:
         f.write(content)
         f.flush()
         codes = {}
-        for what in ("litert-ref", "litert-default", "pyedge"):
+        for what in ("litert-ref", "pyedge"):
             run = subprocess.run([sys.executable, "-c", ISOLATED, f.name, str(ROOT / "tests"), what],
                                  capture_output=True, text=True, cwd="/", errors="replace",
                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
             codes[what] = (run.returncode, (run.stderr.strip().splitlines() or [""])[-1])
-    (lite, _), (default, _), (mine, message) = codes["litert-ref"], codes["litert-default"], codes["pyedge"]
+    (lite, _), (mine, message) = codes["litert-ref"], codes["pyedge"]
     if lite < 0 and mine in (3, 4):
         return "", ""
-    if mine < 0 and default < 0 and lite >= 0:
-        return (f"fallback crashes (signal {-mine}): LiteRT default + XNNPACK aborts on a model "
-                "BUILTIN_REF runs", message)
     if mine < 0:
         return f"pyedge.Model crashes (signal {-mine})", f"LiteRT exit {lite}; {message}"
     if mine not in (0, 3, 4):
