@@ -201,8 +201,24 @@ def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
     return -128, 127
 
 
+def _check_interpreter_aborts(graph: Graph) -> None:
+    """InvalidModel for what makes LiteRT's reference kernels abort the process (TFLITE_CHECK)
+    rather than refuse the model: such a model must not reach the interpreter fallback, on
+    whichever op it sits (found by tools/fuzz_loader.py)."""
+    for op in graph.operators:
+        src = graph.tensors[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None
+        if op.opcode == "SOFTMAX" and src is not None and src.type_name in ("INT8", "UINT8") \
+                and src.scales.size == 1:
+            try:
+                fixed_point.softmax_params(float(src.scales[0]), float(op.options.get("beta", 1.0)))
+            except ValueError as error:
+                raise InvalidModel(f"SOFTMAX operator {op.index}: {error} "
+                                   "(LiteRT aborts on this)") from None
+
+
 def build_plan(graph: Graph) -> Plan:
     """The native plan of `graph`, or UnsupportedModel listing everything in the way."""
+    _check_interpreter_aborts(graph)
     problems: list[str] = []
     if graph.subgraph_count != 1:
         problems.append(f"{graph.subgraph_count} subgraphs (only 1 is supported)")
@@ -225,9 +241,10 @@ def build_plan(graph: Graph) -> Plan:
     # Follow the chain of operators from the graph input to the graph output. SHAPE reads only
     # a tensor's shape, not its data: it starts the side computation of a RESHAPE target.
     consumers: dict[int, list[Operator]] = {}
+    shape_readers = _shape_readers(graph)
     for op in graph.operators:
         for i in op.inputs[:1]:
-            if op.opcode != "SHAPE":
+            if op.index not in shape_readers:
                 consumers.setdefault(i, []).append(op)
     chain: set[int] = set()
     aliases: dict[str, str] = {}
@@ -289,7 +306,8 @@ def build_plan(graph: Graph) -> Plan:
         current = dst.index
     if not problems:  # (after a refused op, the rest of the chain is not a second reason)
         for op in graph.operators:
-            if op.index not in chain and not _computes_a_shape(op, tensors):
+            if op.index not in chain and op.index not in shape_readers \
+                    and not _computes_a_shape(op, tensors):
                 problems.append(f"{op.opcode} outside the chain from input to output")
     if problems:
         raise UnsupportedModel(problems)
@@ -324,6 +342,22 @@ def fixed_batch(t: Tensor) -> int | None:
 # (Flatten: SHAPE -> STRIDED_SLICE -> PACK): integer ops on shapes, never on the data.
 SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "GATHER", "SLICE", "SQUEEZE",
              "EXPAND_DIMS", "MUL", "REDUCE_PROD"}
+
+
+def _shape_readers(graph: Graph) -> set[int]:
+    """The operators that read only a tensor's shape: SHAPE, and a RESHAPE whose output only
+    SHAPE reads (the converter writes one for a Dense on a 3-D input followed by Flatten)."""
+    shape_ops = {op.index for op in graph.operators if op.opcode == "SHAPE"}
+    data_readers: dict[int, set[int]] = {}
+    for op in graph.operators:
+        for i in op.inputs:
+            data_readers.setdefault(i, set()).add(op.index)
+    for op in graph.operators:
+        if op.opcode == "RESHAPE" and all(
+                o not in graph.outputs and data_readers.get(o, set()) <= shape_ops
+                for o in op.outputs):
+            shape_ops.add(op.index)
+    return shape_ops
 
 
 def _computes_a_shape(op: Operator, tensors: list[Tensor]) -> bool:

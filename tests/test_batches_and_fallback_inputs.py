@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tflite_builder import OperatorSpec, TensorSpec, build, small_mlp
+from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build, small_mlp
 
 import pyedge
 
@@ -81,3 +81,36 @@ def test_float_rows_for_a_uint8_input_are_quantized_not_cast() -> None:
     x = np.array([[0.5, -1.0, 2.0, 0.1]], np.float32)
     q = np.clip(np.round(x / 0.05) + 131, 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(model.predict(x), _litert_float(content, q))
+
+
+def _svdf_model() -> bytes:
+    # A float SVDF (rank 1, 2 filters, memory of 3 steps) at batch 1: its activation state is
+    # a variable tensor, so each call's output depends on the calls before it.
+    rng = np.random.default_rng(3)
+    feature, time, bias = (rng.normal(size=shape).astype(np.float32) for shape in [(2, 4), (2, 3), (2,)])
+    spec = ModelSpec(
+        tensors=[TensorSpec("input", "FLOAT32", [1, 4]),
+                 TensorSpec("svdf/weights_feature", "FLOAT32", [2, 4], buffer=1),
+                 TensorSpec("svdf/weights_time", "FLOAT32", [2, 3], buffer=2),
+                 TensorSpec("svdf/bias", "FLOAT32", [2], buffer=3),
+                 TensorSpec("svdf/state", "FLOAT32", [1, 6], is_variable=True),
+                 TensorSpec("output", "FLOAT32", [1, 2])],
+        buffers=[BufferSpec(), BufferSpec(feature.tobytes()), BufferSpec(time.tobytes()),
+                 BufferSpec(bias.tobytes())],
+        operators=[OperatorSpec("SVDF", [0, 1, 2, 3, 4], [5])],
+        inputs=[0], outputs=[5])
+    return build(spec)
+
+
+def test_a_stateful_model_carries_its_state_from_call_to_call_as_litert_does() -> None:
+    content = _svdf_model()
+    model = pyedge.Model(content)
+    assert model.stateful and "stateful" in str(model)
+    x = np.random.default_rng(4).normal(size=(6, 4)).astype(np.float32)
+    expected = _litert_float(content, x)  # one interpreter, one row per invoke, in order
+    assert not np.array_equal(expected[1], _litert_float(content, x[1:2])[0])  # state matters
+    # Split over calls, the rows still see the state the earlier calls left behind.
+    np.testing.assert_array_equal(np.concatenate([model.predict(x[:2]), model.predict(x[2:])]),
+                                  expected)
+    model.reset_state()
+    np.testing.assert_array_equal(model.predict(x), expected)

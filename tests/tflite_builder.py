@@ -48,6 +48,7 @@ class OperatorSpec:
     beta: float = 1.0  # SOFTMAX
     keep_num_dims: bool = False  # FULLY_CONNECTED
     new_shape: list[int] | None = None  # RESHAPE's options (None: no options table)
+    rank: int = 1  # SVDF
 
 
 @dataclass
@@ -221,6 +222,13 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
         tflite.ReshapeOptionsAddNewShape(b, new_shape)
         options = tflite.ReshapeOptionsEnd(b)
         options_type = tflite.BuiltinOptions.ReshapeOptions
+    elif op.opcode == "SVDF":
+        tflite.SVDFOptionsStart(b)
+        tflite.SVDFOptionsAddRank(b, op.rank)
+        tflite.SVDFOptionsAddFusedActivationFunction(
+            b, getattr(tflite.ActivationFunctionType, op.activation))
+        options = tflite.SVDFOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.SVDFOptions
     inputs = _int32s(b, op.inputs)
     outputs = _int32s(b, op.outputs)
     tflite.OperatorStart(b)

@@ -19,6 +19,7 @@ after each finding (libFuzzer stops at the first), keeping the corpus, until tim
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -62,14 +63,16 @@ def run_worker(backend: str, memory_limit_mb: int, libfuzzer_args: list[str]) ->
         for rows in ROWS_TO_PREDICT:
             x = np.linspace(-4, 4, rows * int(np.prod(features)), dtype=np.float32)
             x = x.reshape(rows, *features)
+            # (Its shape is the graph output's, as LiteRT computes it: tools/fuzz_models.py
+            # compares shapes and values with LiteRT; here a forged file must not crash.)
             y = model.predict(x)
-            if y.dtype != np.float32 or y.shape[0] != rows:
-                raise AssertionError(f"predict returned {y.dtype} {y.shape} for {rows} rows")
+            if y.dtype != np.float32:
+                raise AssertionError(f"predict returned {y.dtype} for {rows} rows")
             # Whatever the file says, the native kernels and the NumPy reference must agree
             # bit for bit: a forged scale or bias must not make pyedge silently wrong.
             if model.backend.startswith("native"):
                 expected = ReferenceBackend(model.plan).predict(x.reshape(rows, -1))
-                if not np.array_equal(y.reshape(rows, -1), expected, equal_nan=True):
+                if not np.array_equal(y.ravel(), expected.ravel(), equal_nan=True):
                     raise AssertionError("the native backend and the NumPy reference disagree")
 
     atheris.Setup([sys.argv[0], *libfuzzer_args], check_one_input)
@@ -96,6 +99,7 @@ def fuzz(args: argparse.Namespace, extra: list[str]) -> int:
     before = set(crashes.iterdir())
     start = time.monotonic()
     executions, restarts, last_status = 0, 0, ""
+    unsaved: list[str] = []
     with open(log_path, "w+", errors="replace") as log:
         while (remaining := args.seconds - (time.monotonic() - start)) > 2:
             command = [sys.executable, str(Path(__file__).resolve()), "--worker",
@@ -116,7 +120,11 @@ def fuzz(args: argparse.Namespace, extra: list[str]) -> int:
             if worker.returncode == 0:
                 break
             restarts += 1
-            if not set(crashes.iterdir()) - known and "Test unit written" not in output:
+            if set(crashes.iterdir()) - known or "Test unit written" in output:
+                continue
+            if "Uncaught Python exception" in output:  # found, but the worker died unsaved
+                unsaved.append(output[output.rindex("Uncaught Python exception"):][:1500])
+            else:
                 sys.stderr.write(output[-3000:])
                 print(f"fuzz_loader: the fuzzer failed without a finding (exit {worker.returncode})")
                 return 2
@@ -125,11 +133,13 @@ def fuzz(args: argparse.Namespace, extra: list[str]) -> int:
     cov, ft, corp = coverage.groups() if coverage else ("?", "?", "?")
     print(f"fuzz_loader: {executions} executions in {time.monotonic() - start:.0f} s "
           f"(backend={args.backend}, {n_seeds} seed models); coverage {cov} edges, {ft} features, "
-          f"corpus {corp} inputs; findings: {len(found)}  (log: {log_path})")
+          f"corpus {corp} inputs; findings: {len(found) + len(unsaved)}  (log: {log_path})")
     for path in found:
         print(f"  {path}  ({path.stat().st_size} bytes): rerun with "
               f"python tools/fuzz_loader.py --reproduce {path}")
-    return 1 if found else 0
+    for text in unsaved:
+        print("  not saved (the worker died first):\n    " + "\n    ".join(text.splitlines()))
+    return 1 if found or unsaved else 0
 
 
 def reproduce(paths: list[str], backend: str) -> int:
@@ -141,7 +151,7 @@ def reproduce(paths: list[str], backend: str) -> int:
             "    x = np.linspace(-4, 4, rows * int(np.prod(m.input_shape[1:])), dtype=np.float32)\n"
             "    print('predict', rows, '->', m.predict(x.reshape(rows, *m.input_shape[1:])).shape)\n")
     failures = 0
-    for path in paths:
+    for path in map(os.path.abspath, paths):  # the child runs in /
         result = subprocess.run([sys.executable, "-c", code, path, backend], capture_output=True,
                                 text=True, cwd="/", errors="replace")
         ok = result.returncode == 0 or result.stderr.rstrip().splitlines()[-1:] and \
