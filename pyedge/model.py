@@ -162,6 +162,14 @@ class Model:
         return (None, *self.graph.tensors[self.graph.inputs[0]].shape[1:])
 
     @property
+    def batch_multiple(self) -> int:
+        """predict() takes a multiple of this many rows: the batch of a model whose batch is
+        fixed (it runs one such batch per call of the interpreter), else 1."""
+        if self.plan is not None:
+            return self.plan.batch_multiple
+        return fixed_batch(self._graph_input) or 1
+
+    @property
     def output_shape(self) -> tuple:
         if self.plan is not None:
             return (None, *self.plan.output_shape)
@@ -222,8 +230,8 @@ class Model:
         rows, single = as_batch(x, self.input_shape[1:], self._int8_input)
         if rows.dtype != np.int8:
             rows = self._standardized(rows)
-        batch = self.plan.batch_multiple if self.plan is not None else fixed_batch(self._graph_input)
-        if batch and rows.shape[0] % batch:
+        batch = self.batch_multiple
+        if rows.shape[0] % batch:
             raise ValueError(f"this model's batch is fixed at {batch} rows: predict() takes a "
                              f"multiple of {batch} rows, got {rows.shape[0]}")
         if rows.shape[0]:

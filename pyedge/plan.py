@@ -210,7 +210,7 @@ def _check_interpreter_aborts(graph: Graph) -> None:
         if op.opcode == "SOFTMAX" and src is not None and src.type_name in ("INT8", "UINT8") \
                 and src.scales.size == 1:
             try:
-                fixed_point.softmax_params(float(src.scales[0]), float(op.options.get("beta", 1.0)))
+                fixed_point.softmax_params(float(src.scales[0]), float(op.options["beta"]))
             except ValueError as error:
                 raise InvalidModel(f"SOFTMAX operator {op.index}: {error} "
                                    "(LiteRT aborts on this)") from None
@@ -323,7 +323,7 @@ def build_plan(graph: Graph) -> Plan:
                            "has no values per row")
     output_shape = tuple(int(d) for d in graph_output.shape[1:])
     rows_per_row, remainder = divmod(depth, math.prod(output_shape))
-    if remainder or graph_output.shape[0] != graph_input.shape[0] * rows_per_row:
+    if remainder or graph_output.shape[:1] != (graph_input.shape[0] * rows_per_row,):
         problems.append(f"output shape {graph_output.shape} does not hold {depth} values per "
                         f"row of input {graph_input.shape}")
         raise UnsupportedModel(problems)
@@ -492,7 +492,7 @@ def _softmax(op: Operator, tensors: list[Tensor], depth: int, problems: list[str
     if axis_size < 1 or depth % axis_size:
         problems.append(f"SOFTMAX '{dst.name}' over an axis of {axis_size} in rows of {depth}")
         return None
-    beta = float(op.options.get("beta", 1.0))
+    beta = float(op.options["beta"])
     try:  # TFLite's Prepare aborts the process on these (TFLITE_CHECK): refuse them here
         params = fixed_point.softmax_params(in_q.scale, beta)
     except ValueError as error:

@@ -307,10 +307,22 @@ def _check_quantization(index: int, name: str, type_name: str, shape: tuple[int,
                          f"{dimension}")
 
 
+# The options an operator has when its table is absent, or of another op's type: LiteRT's
+# parser (flatbuffer_conversions.cc) then keeps its zero-initialized params, so a SOFTMAX
+# without SoftmaxOptions has beta 0 (and the reference kernel aborts on it).
+_ABSENT_OPTIONS: dict[str, dict[str, object]] = {
+    "FULLY_CONNECTED": {"activation": "NONE", "weights_format": 0, "keep_num_dims": False,
+                        "asymmetric_quantize_inputs": False},
+    "SOFTMAX": {"beta": 0.0},
+}
+_OPTIONS_TYPES = {"FULLY_CONNECTED": tflite.BuiltinOptions.FullyConnectedOptions,
+                  "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions}
+
+
 def _options(op: tflite.Operator, opcode: str) -> dict[str, object]:
     table = op.BuiltinOptions()
-    if table is None:
-        return {}
+    if table is None or op.BuiltinOptionsType() != _OPTIONS_TYPES.get(opcode):
+        return dict(_ABSENT_OPTIONS.get(opcode, {}))
     if opcode == "FULLY_CONNECTED":
         o = tflite.FullyConnectedOptions()
         o.Init(table.Bytes, table.Pos)

@@ -278,7 +278,7 @@ def test_crash_input_now_loads_or_is_a_value_error(path: Path) -> None:
         # A valid model the native plan refuses, where no interpreter is installed (a device).
         assert find_interpreter() is None and "No TFLite interpreter is installed" in str(error)
         return
-    for rows in (1, 3):
+    for rows in (model.batch_multiple, 3 * model.batch_multiple):
         x = np.linspace(-4, 4, rows * math.prod(model.input_shape[1:]), dtype=np.float32)
         # (in the graph output's shape, which LiteRT may compute with more or fewer rows)
         assert model.predict(x.reshape(rows, *model.input_shape[1:])).dtype == np.float32

@@ -60,7 +60,7 @@ def run_worker(backend: str, memory_limit_mb: int, libfuzzer_args: list[str]) ->
         # A model that loads must also run: predict a small batch (two sizes, so the
         # interpreter fallback resizes its tensors) of inputs spread over the int8 range.
         features = model.input_shape[1:]
-        for rows in ROWS_TO_PREDICT:
+        for rows in (n * model.batch_multiple for n in ROWS_TO_PREDICT):
             x = np.linspace(-4, 4, rows * int(np.prod(features)), dtype=np.float32)
             x = x.reshape(rows, *features)
             # (Its shape is the graph output's, as LiteRT computes it: tools/fuzz_models.py
@@ -147,7 +147,7 @@ def reproduce(paths: list[str], backend: str) -> int:
     code = ("import sys, numpy as np, pyedge\n"
             "m = pyedge.Model(open(sys.argv[1], 'rb').read(), backend=sys.argv[2])\n"
             "print('loaded:', m.backend)\n"
-            "for rows in (1, 3):\n"
+            "for rows in (1 * m.batch_multiple, 3 * m.batch_multiple):\n"
             "    x = np.linspace(-4, 4, rows * int(np.prod(m.input_shape[1:])), dtype=np.float32)\n"
             "    print('predict', rows, '->', m.predict(x.reshape(rows, *m.input_shape[1:])).shape)\n")
     failures = 0
