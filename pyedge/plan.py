@@ -493,9 +493,7 @@ def _softmax(op: Operator, tensors: list[Tensor], depth: int, problems: list[str
         problems.append(f"SOFTMAX '{dst.name}' over an axis of {axis_size} in rows of {depth}")
         return None
     beta = float(op.options["beta"])
-    try:  # TFLite's Prepare aborts the process on these (TFLITE_CHECK): refuse them here
-        params = fixed_point.softmax_params(in_q.scale, beta)
-    except ValueError as error:
-        raise InvalidModel(f"SOFTMAX '{dst.name}': {error}") from None
+    # (the parameters LiteRT aborts on were refused for every SOFTMAX by _check_interpreter_aborts)
+    params = fixed_point.softmax_params(in_q.scale, beta)
     return SoftmaxLayer(dst.name, depth, out_q, beta=beta, softmax=params,
                         exp_table=fixed_point.softmax_exp_table(params), axis_size=axis_size)
