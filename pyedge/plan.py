@@ -201,19 +201,43 @@ def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
     return -128, 127
 
 
+def _legacy_scale(tensor: Tensor) -> tuple[float, int]:
+    """The (scale, zero_point) LiteRT's kernels read (TfLiteTensor.params): those of a tensor
+    with exactly one of each, else (0, 0) (per-channel or no quantization; GetLegacyQuantization
+    in LiteRT's subgraph.cc)."""
+    if tensor.scales.size == 1 and tensor.zero_points.size == 1:
+        return float(tensor.scales[0]), int(tensor.zero_points[0])
+    return 0.0, 0
+
+
 def _check_interpreter_aborts(graph: Graph) -> None:
     """InvalidModel for what makes LiteRT's reference kernels abort the process (TFLITE_CHECK)
     rather than refuse the model: such a model must not reach the interpreter fallback, on
     whichever op it sits (found by tools/fuzz_loader.py)."""
     for op in graph.operators:
-        src = graph.tensors[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None
-        if op.opcode == "SOFTMAX" and src is not None and src.type_name in ("INT8", "UINT8") \
-                and src.scales.size == 1:
-            try:
-                fixed_point.softmax_params(float(src.scales[0]), float(op.options["beta"]))
-            except ValueError as error:
-                raise InvalidModel(f"SOFTMAX operator {op.index}: {error} "
-                                   "(LiteRT aborts on this)") from None
+        if not op.inputs or op.inputs[0] < 0 or op.opcode not in ("SOFTMAX", "LOG_SOFTMAX"):
+            continue
+        src = graph.tensors[op.inputs[0]]
+        dst = graph.tensors[op.outputs[0]] if op.outputs and op.outputs[0] >= 0 else None
+        if src.type_name not in ("INT8", "UINT8"):
+            continue
+        if op.opcode == "SOFTMAX":  # SoftmaxPrepare: PreprocessSoftmaxScaling for 8-bit input
+            beta = float(op.options["beta"])
+        elif src.type_name == "INT8" and dst is not None and dst.type_name == "INT8" \
+                and _legacy_scale(dst) == (16.0 / 256, 127):
+            beta = 1.0  # LogSoftmaxPrepare: PreprocessLogSoftmaxScalingExp, past its own checks
+        else:
+            continue
+        try:
+            params = fixed_point.softmax_params(_legacy_scale(src)[0], beta)
+            if op.opcode == "LOG_SOFTMAX":
+                # ... whose reverse scaling divisor must be in (0, 1) (SmallerThanOneExp).
+                divisor = 2.0 ** (31 - params.input_left_shift) / params.input_multiplier
+                if not 0.0 < divisor < 1.0:
+                    raise ValueError(f"log_softmax reverse scaling divisor {divisor} is not < 1")
+        except ValueError as error:
+            raise InvalidModel(f"{op.opcode} operator {op.index}: {error} "
+                               "(LiteRT aborts on this)") from None
 
 
 def build_plan(graph: Graph) -> Plan:

@@ -266,6 +266,31 @@ def test_a_softmax_litert_would_abort_on_is_refused_behind_a_refused_layer() -> 
         pyedge.Model(build(spec))
 
 
+def log_softmax_mlp(input_scale: float) -> bytes:
+    spec = small_mlp()
+    spec.operators[2].opcode = "LOG_SOFTMAX"
+    spec.tensors[SOFTMAX].scales, spec.tensors[SOFTMAX].zero_points = [16 / 256], [127]
+    spec.tensors[DENSE].scales = [input_scale]
+    return build(spec)
+
+
+def test_a_log_softmax_litert_would_abort_on_is_refused() -> None:
+    # LogSoftmaxPrepare aborts (TFLITE_CHECK_GT in PreprocessLogSoftmaxScalingExp, the process
+    # ends with SIGABRT; checked by hand) when input scale x 2^26 <= 1, as SOFTMAX does.
+    with pytest.raises(ValueError, match=r"LOG_SOFTMAX operator 2: .* too small .*LiteRT aborts"):
+        pyedge.Model(log_softmax_mlp(1e-9))
+
+
+def test_a_log_softmax_litert_runs_is_not_refused() -> None:
+    # The check above refuses only what aborts: at an ordinary scale the model falls back.
+    if find_interpreter() is None:
+        pytest.skip("no TFLite interpreter installed")
+    model = pyedge.Model(log_softmax_mlp(0.1))
+    assert model.backend.startswith("interpreter")
+    y = model.predict(np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4))
+    assert y.shape == (2, 3) and np.all(y <= 0)  # log-probabilities, in steps of 16/256
+
+
 @pytest.mark.parametrize("path", CRASHES, ids=[p.name for p in CRASHES])
 def test_crash_input_now_loads_or_is_a_value_error(path: Path) -> None:
     # The fuzzer's own check (tools/fuzz_loader.py): a model or a ValueError, then a batch runs.
