@@ -1,13 +1,17 @@
-"""What a trained model carries beside its graph: feature standardization and class names.
+"""What a trained model carries beside its graph: feature names, standardization, class names.
 
 The one place the format is defined. A `.tflite` file written by `pyedge train` or
 `pyedge quantize` has a metadata entry (the flatbuffer's `Model.metadata`, a name and a buffer
 index, which every TFLite interpreter ignores) named "pyedge" whose buffer is UTF-8 JSON:
 
     {"version": 1,
+     "features": ["age", ...],   # optional: the input features' names, in the graph's order
      "mean": [m0, m1, ...],      # optional, with "std": one float per input feature
      "std": [s0, s1, ...],       #   (finite; std > 0)
      "classes": ["cat", ...]}    # optional: one name per output, all strings or all integers
+
+With "features", tables given by column name (a CSV to `pyedge evaluate`, a DataFrame or a
+dict to `Model.predict`) are matched by name, so reordered columns give the same answers.
 
 The model's graph computes on standardized features `(x - mean) / std`; `pyedge.Model.predict`
 takes raw features and applies it first, in float32, on every backend, before the graph's
@@ -36,20 +40,25 @@ class PyedgeMetadata:
     mean: np.ndarray | None = None  # float32 (features,), read-only
     std: np.ndarray | None = None  # float32 (features,), > 0
     classes: tuple | None = None  # str or int, one per model output
+    features: tuple[str, ...] | None = None  # one name per input feature, unique
 
     def __post_init__(self) -> None:
         if (self.mean is None) != (self.std is None):
             raise ValueError("mean and std go together: give both or neither")
+        if self.features is not None:
+            object.__setattr__(self, "features", _feature_names(list(self.features), None))
 
     @classmethod
-    def from_training_data(cls, x: np.ndarray, classes: list | tuple | None = None) -> PyedgeMetadata:
+    def from_training_data(cls, x: np.ndarray, classes: list | tuple | None = None,
+                           features: list | tuple | None = None) -> PyedgeMetadata:
         """Standardization statistics of the training rows x (rows, features); a constant
         feature gets std 1 (as scikit-learn's StandardScaler does), so it maps to 0."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         mean = x.mean(axis=0).astype(np.float32)
         std = x.std(axis=0).astype(np.float32)
         std[~(std > 0)] = 1.0  # also catches a std that underflows to 0 in float32
-        return cls(_frozen(mean), _frozen(std), None if classes is None else tuple(classes))
+        return cls(_frozen(mean), _frozen(std), None if classes is None else tuple(classes),
+                   None if features is None else tuple(features))
 
     def standardizer(self, feature_shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray] | None:
         """The function x -> (x - mean) / std for rows of `feature_shape` (one row, or a batch
@@ -73,6 +82,8 @@ class PyedgeMetadata:
 
     def to_json(self) -> bytes:
         payload: dict[str, object] = {"version": VERSION}
+        if self.features is not None:
+            payload["features"] = list(self.features)
         if self.mean is not None:
             # float32 -> Python float is exact, and JSON's shortest repr reads back exactly.
             payload["mean"] = [float(v) for v in self.mean]
@@ -116,7 +127,9 @@ def parse_metadata(payload: bytes, input_depth: int, output_depth: int) -> Pyedg
     if version > VERSION:
         raise ValueError(f"'{METADATA_NAME}' metadata version {version} is newer than this "
                          f"pyedge reads ({VERSION}): upgrade pyedge")
-    mean = std = classes = None
+    mean = std = classes = features = None
+    if "features" in data:
+        features = _feature_names(data["features"], input_depth)
     if "mean" in data or "std" in data:
         mean = _features(data, "mean", input_depth)
         std = _features(data, "std", input_depth)
@@ -125,7 +138,21 @@ def parse_metadata(payload: bytes, input_depth: int, output_depth: int) -> Pyedg
                              f"(feature {int(np.argmin(std > 0))} has {std[np.argmin(std > 0)]})")
     if "classes" in data:
         classes = _classes(data["classes"], output_depth)
-    return PyedgeMetadata(mean, std, classes)
+    return PyedgeMetadata(mean, std, classes, features)
+
+
+def _feature_names(values: object, input_depth: int | None) -> tuple[str, ...]:
+    if not isinstance(values, list) or (input_depth is not None and len(values) != input_depth):
+        got = f"{len(values)} names" if isinstance(values, list) else type(values).__name__
+        raise ValueError(f"'{METADATA_NAME}' metadata: features must be a list of {input_depth} "
+                         f"names (one per input feature), got {got}")
+    if not all(isinstance(v, str) and v for v in values):
+        raise ValueError(f"'{METADATA_NAME}' metadata: feature names must be non-empty strings")
+    if len(set(values)) != len(values):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        raise ValueError(f"'{METADATA_NAME}' metadata: feature names must be unique "
+                         f"({', '.join(map(repr, repeated[:5]))} repeated)")
+    return tuple(values)
 
 
 def _features(data: dict, key: str, input_depth: int) -> np.ndarray:

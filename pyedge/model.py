@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import as_batch
+from ._inputs import as_batch, is_table, table_rows
 from .interpreter import InterpreterBackend, find_interpreter
 from .metadata import METADATA_NAME, PyedgeMetadata, parse_metadata
 from .plan import InvalidModel, Plan, UnsupportedModel, build_plan, fixed_batch
@@ -96,11 +96,6 @@ class Model:
         self._pyedge_metadata = self._read_pyedge_metadata()
         self._standardize = self._pyedge_metadata.standardizer(self.input_shape[1:])
         self.backend = self._choose_backend(backend, int(num_threads), unsupported)
-        if self._native is not None:
-            # The bound C++ method itself: checks, quantizes, runs and dequantizes in one call,
-            # with no Python frame in between (a batch-1 predict takes about a microsecond),
-            # standardization included.
-            self.predict = self._native.predict
 
     def _read_pyedge_metadata(self) -> PyedgeMetadata:
         payload = self.metadata.get(METADATA_NAME)
@@ -205,6 +200,12 @@ class Model:
         return names
 
     @property
+    def feature_names(self) -> tuple[str, ...] | None:
+        """The input features' names, in the order the model takes them (as in the training
+        data's columns), or None: tables given to predict are matched by these names."""
+        return self._pyedge_metadata.features
+
+    @property
     def standardization(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(mean, std) float32 per feature that predict applies to raw features, or None."""
         meta = self._pyedge_metadata
@@ -224,8 +225,15 @@ class Model:
 
         Float input of any dtype and layout is converted; an int8 array given to an int8-input
         model is taken as already quantized. NaN/Inf raise ValueError naming the first bad row.
+        A table with named columns (a pandas DataFrame or Series, a NumPy structured array, a
+        dict of columns) is matched by name to the model's `feature_names`: column order does
+        not matter, other columns are ignored, a missing one is a ValueError.
         """
-        if self._native is not None:  # reached as Model.predict(model, x): instances bind C++
+        if type(x) is not np.ndarray or x.dtype.names is not None:
+            if is_table(x):
+                x = table_rows(x, self._pyedge_metadata.features, self.input_shape[1:])
+        if self._native is not None:
+            # One C++ call checks, standardizes, quantizes, runs and dequantizes.
             return self._native.predict(x)
         rows, single = as_batch(x, self.input_shape[1:], self._int8_input)
         if rows.dtype != np.int8:
@@ -298,6 +306,10 @@ class Model:
                  f"  backend: {self.backend}"]
         if self.stateful:
             lines.append("  stateful: state carries from call to call (model.reset_state() clears it)")
+        if self.feature_names is not None:
+            names = ", ".join(self.feature_names[:12])
+            more = f", ... ({len(self.feature_names)} features)" if len(self.feature_names) > 12 else ""
+            lines.append(f"  features: {names}{more}")
         if self.standardization is not None:
             lines.append(f"  preprocessing: (x - mean) / std on {self.standardization[0].size} raw "
                          "features (training statistics, from the file's metadata)")

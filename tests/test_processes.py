@@ -262,3 +262,26 @@ def test_dask_cluster_scores_partitions_like_one_call() -> None:
     assert x.shape == (100_000, 100)
     assert same_bytes(y, expected)
     assert same_bytes(y_futures, expected)
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_dask_local_schedulers_take_model_predict_directly(scheduler: str) -> None:
+    # The processes scheduler pickles with cloudpickle; model.predict used to be the C++
+    # bound method, whose pybind11 function record does not pickle.
+    import dask.array as da
+
+    model = pyedge.Model(SEED, num_threads=1)
+    x = make_inputs(4_000, model.input_shape[1], seed=43)
+    y = da.from_array(x, chunks=(1_000, -1)).map_blocks(
+        model.predict, dtype=np.float32, chunks=(1_000, model.output_shape[1])
+    ).compute(scheduler=scheduler, num_workers=2)
+    assert same_bytes(y, model.predict(x))
+
+
+@pytest.mark.parametrize("name", ["native", "interpreter"])
+def test_joblib_loky_takes_model_predict_directly(name: str) -> None:
+    joblib = pytest.importorskip("joblib")
+    model, x = load(name)
+    parts = np.array_split(x, 4)
+    results = joblib.Parallel(n_jobs=2, backend="loky")(joblib.delayed(model.predict)(p) for p in parts)
+    assert same_bytes(np.concatenate(results), model.predict(x))

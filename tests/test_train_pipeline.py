@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -322,3 +325,62 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
                  "pyedge outputs == ai_edge_litert BUILTIN_REF: yes, bit for bit", "model.tflite"):
         assert text in out, text
     assert (tmp_path / "demo" / "confusion.png").is_file()
+
+
+def pyedge_command(*args: str) -> subprocess.CompletedProcess:
+    """The installed `pyedge` command, run as a user runs it (in its own process)."""
+    script = Path(sys.executable).with_name("pyedge")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd="/")
+
+
+def test_feature_names_travel_and_evaluate_matches_csv_columns_by_name(trained, tmp_path):
+    names = ("accel_small", "pressure", "tilt", "noise")
+    assert pyedge.Model(trained.files["tflite"]).feature_names == names
+    assert trained.report["data"]["feature_names"] == list(names)
+    x, label = sensor_rows(200, seed=13)
+    write_csv(tmp_path / "holdout.csv", x, label)
+    # The same rows with the columns in another order, and a column the model never saw.
+    lines = ["notes,noise,tilt,activity,pressure,accel_small"]
+    lines += [f"n{i},{r[3]!r},{r[2]!r},{CLASSES[k]},{r[1]!r},{r[0]!r}"
+              for i, (r, k) in enumerate(zip(x.tolist(), label))]
+    (tmp_path / "shuffled.csv").write_text("\n".join(lines) + "\n")
+    accuracies = []
+    for name in ("holdout", "shuffled"):
+        result = pyedge_command("evaluate", str(trained.files["tflite"]), str(tmp_path / f"{name}.csv"),
+                                "--label", "activity", "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr
+        assert "columns matched by name to the model's features: accel_small, pressure, tilt, noise" \
+            in result.stdout
+        report = json.loads((tmp_path / name / f"evaluation-{name}.json").read_text())
+        accuracies.append(report["evaluation"]["int8"]["accuracy"])
+    assert "columns ignored (not features of the model): notes" in result.stdout
+    assert report["evaluation"]["ignored_columns"] == ["notes"]
+    assert accuracies[0] == accuracies[1] > 0.9
+    (tmp_path / "no_tilt.csv").write_text("\n".join(
+        ",".join(c for j, c in enumerate(line.split(",")) if j != 2) for line in lines) + "\n")
+    result = pyedge_command("evaluate", str(trained.files["tflite"]), str(tmp_path / "no_tilt.csv"),
+                            "--label", "activity")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"{tmp_path / 'no_tilt.csv'}: no column for the model's feature 'tilt'" in result.stderr
+
+
+def test_quantize_refuses_calibration_rows_standardized_twice(trained, tmp_path):
+    x, label = sensor_rows(300, seed=14)
+    model = pyedge.Model(trained.files["tflite"])
+    mean, std = model.standardization
+    standardized = model.standardize(x)
+    np.savez(tmp_path / "twice.npz", X=standardized, mean=mean, std=std, y=label)
+    result = pyedge_command("quantize", str(trained.files["keras"]), "--calibration",
+                            str(tmp_path / "twice.npz"), "--out", str(tmp_path / "bad.tflite"))
+    assert result.returncode == 2
+    assert "X looks already standardized" in result.stderr and "X must be the raw features" in result.stderr
+    assert not (tmp_path / "bad.tflite").exists()
+    # Raw rows with their names: the names travel, and the written model's accuracy is reported.
+    np.savez(tmp_path / "raw.npz", X=x, mean=mean, std=std, y=label, classes=np.array(CLASSES),
+             features=np.array(["accel_small", "pressure", "tilt", "noise"]))
+    result = pyedge_command("quantize", str(trained.files["keras"]), "--calibration",
+                            str(tmp_path / "raw.npz"), "--out", str(tmp_path / "good.tflite"))
+    assert result.returncode == 0, result.stderr
+    assert "calibration rows (not held out)" in result.stdout and "int8 (pyedge)" in result.stdout
+    names = ("accel_small", "pressure", "tilt", "noise")
+    assert pyedge.Model(tmp_path / "good.tflite").feature_names == names

@@ -155,9 +155,12 @@ def add_quantize(subparsers) -> None:
     parser = subparsers.add_parser(
         "quantize", help="convert your own Keras model to a full-integer int8 .tflite",
         description="Quantizes MODEL.keras with the TFLite converter, calibrated on the rows X of "
-                    "CALIB.npz. Optional arrays in CALIB.npz: mean and std (the standardization the "
-                    "model expects: stored in the .tflite, so predict takes raw features), classes "
-                    "(Model.classes), y (labels: needed by --prune, and reported on).")
+                    "CALIB.npz. X holds raw features, as predict() will get them (not standardized). "
+                    "Optional arrays in CALIB.npz: mean and std (the standardization the Keras model "
+                    "was trained with: applied to X here and stored in the .tflite, so predict takes "
+                    "raw features; X that is already standardized is refused), features (the "
+                    "column names: Model.feature_names), classes (Model.classes), y (labels: "
+                    "needed by --prune; the accuracy of the written model on them is reported).")
     parser.add_argument("model", help="a .keras file")
     parser.add_argument("--calibration", required=True, metavar="CALIB.npz",
                         help="calibration rows X (+ optional arrays)")

@@ -32,9 +32,10 @@ class Dataset:
     x: np.ndarray  # float32 (rows, features): raw features, as the model's users will pass them
     y: np.ndarray  # int64 (rows,): index into classes
     classes: tuple  # the label values, sorted: all strings or all integers
-    feature_names: tuple[str, ...]
+    feature_names: tuple[str, ...] | None  # None: unnamed (plain arrays), matched by position
     source: str
     dropped: tuple[str, ...] = ()  # "line 7", "row 3": rows left out for missing values
+    ignored_columns: tuple[str, ...] = ()  # CSV columns the model has no feature for
 
     @property
     def rows(self) -> int:
@@ -84,9 +85,11 @@ def encode_labels(values: np.ndarray, classes: tuple | None = None,
 
 
 def load_csv(path: str | Path, label: str, drop_missing: bool = False,
-             classes: tuple | None = None) -> Dataset:
+             classes: tuple | None = None, features: tuple[str, ...] | None = None) -> Dataset:
     """A CSV file with a header row; `label` names the label column (anywhere in the table);
-    every other column is a numeric feature."""
+    every other column is a numeric feature. With `features` (a trained model's feature names)
+    exactly those columns are read, in that order, wherever they are in the file; a missing one
+    is an error, and the others are left out (listed in `ignored_columns`)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no data file at {str(path)!r}")
@@ -118,9 +121,12 @@ def load_csv(path: str | Path, label: str, drop_missing: bool = False,
     if not body:
         raise DataError(f"{path}: no data rows under the header")
     label_at = header.index(label)
+    feature_columns = [j for j in range(len(header)) if j != label_at]
+    ignored: tuple[str, ...] = ()
+    if features is not None:
+        feature_columns, ignored = _columns_by_name(path, header, label, features)
     table = np.char.strip(np.array(body, dtype=str))
     missing_cells = np.isin(np.char.lower(table), MISSING_TOKENS)
-    feature_columns = [j for j in range(len(header)) if j != label_at]
     x = np.full((len(body), len(feature_columns)), np.nan)
     for k, j in enumerate(feature_columns):
         present = ~missing_cells[:, j]
@@ -136,7 +142,25 @@ def load_csv(path: str | Path, label: str, drop_missing: bool = False,
     y, classes = encode_labels(label_values(kept_labels), classes,
                                [line for line, bad in zip(lines, bad_rows) if not bad])
     return Dataset(x.astype(np.float32), y, classes, tuple(header[j] for j in feature_columns),
-                   str(path), dropped)
+                   str(path), dropped, ignored)
+
+
+def _columns_by_name(path: Path, header: list[str], label: str,
+                     features: tuple[str, ...]) -> tuple[list[int], tuple[str, ...]]:
+    """(the column index of each of the model's features, in the model's order; the columns
+    it has no feature for). A missing feature is a DataError that names it."""
+    missing = [name for name in features if name not in header]
+    if missing:
+        shown = ", ".join(repr(n) for n in missing[:LISTED_ROWS])
+        more = f" and {len(missing) - LISTED_ROWS} more" if len(missing) > LISTED_ROWS else ""
+        raise DataError(f"{path}: no column for the model's feature{'s' if len(missing) > 1 else ''} "
+                        f"{shown}{more}; the model was trained on the columns: {', '.join(features)}")
+    repeated = sorted({name for name in features if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: several columns are named {', '.join(map(repr, repeated))}")
+    wanted = set(features)
+    ignored = tuple(name for name in header if name not in wanted and name != label)
+    return [header.index(name) for name in features], ignored
 
 
 def _is_number(text: str) -> bool:
@@ -202,8 +226,8 @@ def from_arrays(x: object, y: object, feature_names: list[str] | None = None, so
     bad_rows = ~np.isfinite(x).all(axis=1)
     places = [f"row {i}" for i in range(len(x))]
     x, y, dropped = _handle_missing(x, y, bad_rows, places, source, drop_missing)
-    names = tuple(feature_names) if feature_names else tuple(f"x{i}" for i in range(x.shape[1]))
-    if len(names) != x.shape[1]:
+    names = tuple(feature_names) if feature_names else None
+    if names is not None and len(names) != x.shape[1]:
         raise DataError(f"{source}: {len(names)} feature names for {x.shape[1]} features")
     if not np.all(np.abs(x) <= np.finfo(np.float32).max):
         raise DataError(f"{source}: a feature value overflows float32")

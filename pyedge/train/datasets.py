@@ -43,10 +43,11 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {"digits": digits, "synthetic": synt
 
 
 def load_data(data: object, y: object = None, label: str | None = None, drop_missing: bool = False,
-              classes: tuple | None = None) -> Dataset:
+              classes: tuple | None = None, features: tuple[str, ...] | None = None) -> Dataset:
     """A Dataset from whatever the user has: a Dataset, NumPy features with labels y, a path to
     a CSV (label names its label column) or .npz file (arrays X, y), or a built-in dataset's
-    name. classes: a trained model's classes, for data to evaluate it on."""
+    name. classes, features: a trained model's, for data to evaluate it on (a CSV's columns
+    are then matched by name)."""
     if isinstance(data, Dataset):
         return data if classes is None else _with_classes(data, classes)
     if isinstance(data, (str, Path)):
@@ -62,12 +63,15 @@ def load_data(data: object, y: object = None, label: str | None = None, drop_mis
             return load_npz(path, drop_missing, classes)
         if label is None:
             raise DataError(f"{path}: name the label column (--label COLUMN, label=...)")
-        return load_csv(path, label, drop_missing, classes)
+        return load_csv(path, label, drop_missing, classes, features)
     if y is None:
         raise DataError("NumPy features need their labels: fit(X, y, ...)")
-    return from_arrays(data, y, drop_missing=drop_missing, classes=classes)
+    columns = getattr(data, "columns", None)  # a pandas DataFrame: its column names travel
+    names = [str(c) for c in columns] if columns is not None else None
+    return from_arrays(data, y, feature_names=names, drop_missing=drop_missing, classes=classes)
 
 
 def _with_classes(data: Dataset, classes: tuple) -> Dataset:
     y, classes = encode_labels(np.asarray(data.labels().tolist()), classes)
-    return Dataset(data.x, y, classes, data.feature_names, data.source, data.dropped)
+    return Dataset(data.x, y, classes, data.feature_names, data.source, data.dropped,
+                   data.ignored_columns)

@@ -145,12 +145,15 @@ def evaluate_file(tflite: str | os.PathLike, data: object, label: str | None = N
 
     tflite = Path(tflite)
     model = Model(tflite)  # a missing or invalid file fails here, before any data is read
-    dataset = load_data(data, label=label, drop_missing=drop_missing, classes=model_classes(model))
+    dataset = load_data(data, label=label, drop_missing=drop_missing, classes=model_classes(model),
+                        features=model.feature_names)
     if keras_path is None and (tflite.parent / "model.keras").is_file():
         keras_path = tflite.parent / "model.keras"
     keras_model = load_keras_model(keras_path) if keras_path is not None else None
     evaluation = evaluate_models(tflite, dataset, keras_model)
     evaluation["dropped"] = list(dataset.dropped)
+    evaluation["features"] = None if dataset.feature_names is None else list(dataset.feature_names)
+    evaluation["ignored_columns"] = list(dataset.ignored_columns)
     out = Path(out) if out is not None else tflite.parent
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(dataset.source.split(" (")[0]).stem or "data"

@@ -102,7 +102,8 @@ def fit(data: object, y: object = None, *, label: str | None = None,
     n_validation = check_trainable(dataset, training.validation_fraction)
     out = Path(out) if out is not None else Path("runs") / _run_name(dataset.source)
     train_rows, validation_rows = split(dataset, n_validation, training.seed)
-    metadata = PyedgeMetadata.from_training_data(dataset.x[train_rows], dataset.classes)
+    metadata = PyedgeMetadata.from_training_data(dataset.x[train_rows], dataset.classes,
+                                                 dataset.feature_names)
     x_train, y_train = metadata.standardize(dataset.x[train_rows]), dataset.y[train_rows]
     x_validation, y_validation = metadata.standardize(dataset.x[validation_rows]), dataset.y[validation_rows]
 
@@ -135,6 +136,7 @@ def fit(data: object, y: object = None, *, label: str | None = None,
     report = {
         "pyedge_version": __version__,
         "data": {"source": dataset.source, "rows": dataset.rows, "features": dataset.features,
+                 "feature_names": None if dataset.feature_names is None else list(dataset.feature_names),
                  "classes": [c.item() if hasattr(c, "item") else c for c in dataset.classes],
                  "train_rows": len(train_rows), "validation_rows": len(validation_rows),
                  "dropped": list(dataset.dropped)},

@@ -57,11 +57,18 @@ def model_lines(facts: dict) -> list[str]:
     return lines
 
 
+def _names(names: list[str], shown: int = 12) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def training_summary(report: dict, files: dict[str, Path]) -> str:
     data, training = report["data"], report["training"]
     lines = [f"data: {data['source']}: {data['rows']:,} rows x {data['features']} features, "
              f"{len(data['classes'])} classes; {data['train_rows']:,} to train, "
              f"{data['validation_rows']:,} to validate (stratified, seed {training['seed']})"]
+    if data.get("feature_names"):
+        lines.append(f"features (stored in model.tflite, matched by name): {_names(data['feature_names'])}")
     if data["dropped"]:
         shown = ", ".join(data["dropped"][:10]) + (" ..." if len(data["dropped"]) > 10 else "")
         lines.append(f"left out for missing values: {len(data['dropped'])} rows ({shown})")
@@ -88,7 +95,14 @@ def evaluation_summary(evaluation: dict, facts: dict, files: dict[str, Path]) ->
     dropped = evaluation.get("dropped") or []
     left_out = (f"; left out for missing values: {len(dropped)} rows ({', '.join(dropped[:10])}"
                 f"{' ...' if len(dropped) > 10 else ''})" if dropped else "")
-    lines = [f"data: {evaluation['data']}{left_out}", *model_lines(facts), "",
+    lines = [f"data: {evaluation['data']}{left_out}"]
+    if evaluation.get("features"):
+        lines.append(f"columns matched by name to the model's features: {_names(evaluation['features'])}")
+    else:
+        lines.append("columns taken in file order (the model carries no feature names)")
+    if evaluation.get("ignored_columns"):
+        lines.append(f"columns ignored (not features of the model): {_names(evaluation['ignored_columns'])}")
+    lines += [*model_lines(facts), "",
              *evaluation_lines(evaluation, "evaluation"), ""]
     lines += [f"{name:<10} {path}" for name, path in files.items()]
     return "\n".join(lines)
