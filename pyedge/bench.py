@@ -376,8 +376,9 @@ def run_benchmark(path: str | os.PathLike, batches: tuple[int, ...] = DEFAULT_BA
 def check_bitexact(model: Model, litert, x: np.ndarray) -> str:
     """One line: do pyedge's outputs equal LiteRT BUILTIN_REF's (its exactness target) on x?"""
     what = f"pyedge output == LiteRT BUILTIN_REF on the {x.shape[0]}-row benchmark batch"
-    if model.plan is None:  # exactness is the native int8 plan's promise, not the fallback's
-        what = f"{what} (pyedge runs this model on a TFLite interpreter)"
+    if model.plan is None:  # the fallback: exact only where its interpreter runs BUILTIN_REF too
+        module = model.backend.split("(")[1].split(",")[0]
+        what = f"{what} (pyedge runs this model on {module}'s {model._backend.kernels})"
     if litert is None:
         return f"{what}: not checked (LiteRT not installed)"
     interpreter = litert_interpreter(litert, model._content, "BUILTIN_REF", x.shape[0])

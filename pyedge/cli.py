@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -120,7 +121,21 @@ def add_kernels(subparsers) -> None:
 
 
 def run_kernels(args: argparse.Namespace) -> int:
-    print(kernels_table())
+    # The command that lists the valid names works when PYEDGE_KERNEL holds a bad one: it says
+    # what is wrong, and marks the kernel pyedge would pick without it.
+    from .model import kernel_variable_problem
+
+    problem = kernel_variable_problem()
+    if problem is None:
+        print(kernels_table())
+        return 0
+    saved = os.environ.pop("PYEDGE_KERNEL")
+    try:
+        print(kernels_table().replace("selected", "selected without PYEDGE_KERNEL", 1))
+    finally:
+        os.environ["PYEDGE_KERNEL"] = saved
+    print(f"pyedge kernels: PYEDGE_KERNEL={saved!r} is not usable here: {problem}; models will not "
+          "load until it names a kernel marked supported above, or is unset", file=sys.stderr)
     return 0
 
 

@@ -43,6 +43,10 @@ class InterpreterBackend:
         # A fixed-batch model runs at its own batch only: a call is split into calls of it.
         self.batch = batch  # None: dynamic (resized to each call's rows)
         self.stateful = stateful
+        # BUILTIN_REF where the module has it (ai_edge_litert, tflite_runtime and tensorflow.lite
+        # all do): then the fallback computes what LiteRT's reference kernels compute.
+        has_resolver = hasattr(sys.modules[interpreter_class.__module__], "OpResolverType")
+        self.kernels = "reference kernels" if has_resolver else "default kernels"
         # Where a thread finds its interpreter: its own, or the one a stateful model shares.
         self._local = SimpleNamespace() if stateful else threading.local()
         self._lock = threading.Lock()  # the turns a stateful model's callers take
@@ -65,8 +69,8 @@ class InterpreterBackend:
         # less at Prepare, and its builtin kernels differ from the reference by 1 LSB (ruy's
         # double rounding), all found by tools/fuzz_models.py. The reference kernels are slower,
         # but they compute what the native backend does, bit for bit.
-        resolver = getattr(sys.modules[self._interpreter_class.__module__], "OpResolverType", None)
-        if resolver is not None:
+        if self.kernels == "reference kernels":
+            resolver = sys.modules[self._interpreter_class.__module__].OpResolverType
             options["experimental_op_resolver_type"] = resolver.BUILTIN_REF
         interpreter = self._interpreter_class(model_content=self._content,
                                               num_threads=self._num_threads, **options)

@@ -46,6 +46,15 @@ def kernels() -> list[dict]:
     return [dict(k, selected=k["name"] == selected) for k in core.kernels()]
 
 
+def kernel_variable_problem() -> str | None:
+    """What is wrong with PYEDGE_KERNEL (unknown, or not supported by this CPU), or None."""
+    try:
+        kernels()
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 class Model:
     """An int8 TFLite model, ready to predict.
 
@@ -146,7 +155,7 @@ class Model:
         except ValueError as error:
             raise ValueError(f"{self.source}: {error}") from None
         reason = why_not_native if backend == "auto" else "requested"
-        return f"interpreter ({module}; {reason})"
+        return f"interpreter ({module}, {self._backend.kernels}; {reason})"
 
     # -- shapes and quantization ------------------------------------------------------------
     @property

@@ -88,10 +88,31 @@ def test_bad_bench_options_are_one_line_and_exit_code_2(option, capsys):
 
 def test_bad_kernel_variable_is_one_line_and_exit_code_2(capsys, monkeypatch):
     monkeypatch.setenv("PYEDGE_KERNEL", "bogus")
-    for command in (["kernels"], ["info", SEED]):
-        assert main(command) == 2
+    for command in (["info", SEED], ["train", "digits", "--epochs", "1"],
+                    ["evaluate", SEED, "digits"], ["demo"]):
+        assert main(command) == 2  # before any work: nothing is trained or written
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "unknown kernel 'bogus'" in err
+
+
+def test_kernels_lists_the_valid_names_when_the_kernel_variable_is_bad(capsys, monkeypatch):
+    # The command that lists the names must work when PYEDGE_KERNEL holds a bad one.
+    monkeypatch.setenv("PYEDGE_KERNEL", "bogus")
+    assert main(["kernels"]) == 0
+    captured = capsys.readouterr()
+    assert "selected without PYEDGE_KERNEL" in captured.out
+    assert all(k in captured.out for k in ("scalar", "avx2", "neon"))
+    assert "PYEDGE_KERNEL='bogus' is not usable here: unknown kernel 'bogus'" in captured.err
+
+
+def test_fallback_bench_compares_with_the_kernels_it_runs(capsys):
+    if bench.litert_module() is None:
+        pytest.skip("LiteRT is not installed: no fallback to compare")
+    assert main(["bench", str(fixture_path("unsupported_abs")), "--batch", "8", "--threads", "1",
+                 "--rounds", "1", "--target-ms", "1"]) == 0
+    out = capsys.readouterr().out
+    assert ("(pyedge runs this model on ai_edge_litert's reference kernels): yes, bit for bit"
+            in out)
 
 
 def test_no_subcommand_is_a_usage_error(capsys):

@@ -19,7 +19,8 @@ from pyedge import model as model_module
 def test_unsupported_model_falls_back_and_says_why(name: str, reason: str) -> None:
     pytest.importorskip("ai_edge_litert")
     model = pyedge.Model(fixture_path(name))
-    assert model.backend.startswith("interpreter (ai_edge_litert; native backend cannot run")
+    assert model.backend.startswith("interpreter (ai_edge_litert, reference kernels; "
+                                    "native backend cannot run")
     assert reason in model.backend
     assert model.input_shape[1] in (12, 40) and model.output_shape == (None, 3)
     x = make_inputs(40, model.input_shape[1], seed=1)
@@ -92,7 +93,7 @@ def test_interpreter_backend_matches_native_on_supported_models() -> None:
     x = make_inputs(200, 1, seed=3)
     native = pyedge.Model(fixture_path("tiny_width_1"))
     interpreted = pyedge.Model(fixture_path("tiny_width_1"), backend="interpreter")
-    assert interpreted.backend == "interpreter (ai_edge_litert; requested)"
+    assert interpreted.backend == "interpreter (ai_edge_litert, reference kernels; requested)"
     np.testing.assert_array_equal(interpreted.predict(x), native.predict(x))
 
 

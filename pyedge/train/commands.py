@@ -23,7 +23,11 @@ def _usage_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpars
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
         from ..cli import UsageError
+        from ..model import kernel_variable_problem
 
+        problem = kernel_variable_problem()  # found now, not after minutes of training
+        if problem is not None:
+            raise UsageError(f"PYEDGE_KERNEL: {problem} (pyedge kernels lists the valid names)")
         try:
             return run(args)
         except (MissingTrainingDependency, FileNotFoundError) as error:

@@ -18,6 +18,7 @@ from ..model import Model
 from ..quantization import dequantize, quantize
 from .data import Dataset
 from .network import keras_predict
+from .outputs import check_output_folder, staged_folder
 from .pruning import gzip_size
 from .tensorflow_import import require
 
@@ -145,6 +146,7 @@ def evaluate_file(tflite: str | os.PathLike, data: object, label: str | None = N
 
     tflite = Path(tflite)
     model = Model(tflite)  # a missing or invalid file fails here, before any data is read
+    out = check_output_folder(out if out is not None else tflite.parent)
     dataset = load_data(data, label=label, drop_missing=drop_missing, classes=model_classes(model),
                         features=model.feature_names)
     if keras_path is None and (tflite.parent / "model.keras").is_file():
@@ -154,16 +156,16 @@ def evaluate_file(tflite: str | os.PathLike, data: object, label: str | None = N
     evaluation["dropped"] = list(dataset.dropped)
     evaluation["features"] = None if dataset.feature_names is None else list(dataset.feature_names)
     evaluation["ignored_columns"] = list(dataset.ignored_columns)
-    out = Path(out) if out is not None else tflite.parent
-    out.mkdir(parents=True, exist_ok=True)
     stem = Path(dataset.source.split(" (")[0]).stem or "data"
-    files = {"report": out / f"evaluation-{stem}.json", "confusion": out / f"evaluation-{stem}-confusion.png"}
+    names = {"report": f"evaluation-{stem}.json", "confusion": f"evaluation-{stem}-confusion.png"}
     panels = [(name, evaluation[key]["confusion_matrix"]) for key, name in
               (("float", "float32 (Keras)"), ("int8", "int8 (pyedge)")) if key in evaluation]
-    write_confusion_png(files["confusion"], panels, model_classes(model))
     facts = model_facts(tflite, keras_path)
-    files["report"].write_text(json.dumps({"evaluation": evaluation, "model": facts}, indent=1) + "\n")
-    return evaluation, facts, files
+    with staged_folder(out) as staging:  # both files, or neither
+        write_confusion_png(staging / names["confusion"], panels, model_classes(model))
+        (staging / names["report"]).write_text(
+            json.dumps({"evaluation": evaluation, "model": facts}, indent=1) + "\n")
+    return evaluation, facts, {key: out / name for key, name in names.items()}
 
 
 def load_keras_model(path: str | os.PathLike):

@@ -26,6 +26,7 @@ from .data import Dataset, check_trainable
 from .datasets import load_data
 from .evaluate import evaluate_models, model_facts, write_confusion_png
 from .network import TrainingOptions, build_mlp, seed_everything, train
+from .outputs import check_output_folder, staged_folder
 from .pruning import gzip_size, prune
 from .quantize import QuantizationOptions, calibration_sample, to_int8_tflite
 from .report import training_summary
@@ -100,7 +101,7 @@ def fit(data: object, y: object = None, *, label: str | None = None,
     training, quantization = split_options(options, training, quantization)
     dataset = load_data(data, y, label=label, drop_missing=drop_missing)
     n_validation = check_trainable(dataset, training.validation_fraction)
-    out = Path(out) if out is not None else Path("runs") / _run_name(dataset.source)
+    out = check_output_folder(out if out is not None else Path("runs") / _run_name(dataset.source))
     train_rows, validation_rows = split(dataset, n_validation, training.seed)
     metadata = PyedgeMetadata.from_training_data(dataset.x[train_rows], dataset.classes,
                                                  dataset.feature_names)
@@ -119,36 +120,36 @@ def fit(data: object, y: object = None, *, label: str | None = None,
                        training, quantization.prune_epochs, verbose)
         pruning_report = dict(dataclasses.asdict(result), tflite_gzip_bytes_before=gzip_size(unpruned))
 
-    out.mkdir(parents=True, exist_ok=True)
-    files = {key: out / name for key, name in FILES.items()}
-    model.save(files["keras"])
-    content = to_int8_tflite(model, calibration, quantization, metadata)
-    files["tflite"].write_bytes(content)
-    if pruning_report is not None:
-        pruning_report["tflite_gzip_bytes_after"] = gzip_size(content)
-
     validation = Dataset(dataset.x[validation_rows], y_validation, dataset.classes,
                          dataset.feature_names, f"{dataset.source} (validation split)", ())
-    evaluation = evaluate_models(files["tflite"], validation, keras_model=model)
-    write_confusion_png(files["confusion"], [("float32 (Keras)", evaluation["float"]["confusion_matrix"]),
-                                             ("int8 (pyedge)", evaluation["int8"]["confusion_matrix"])],
-                        dataset.classes)
-    report = {
-        "pyedge_version": __version__,
-        "data": {"source": dataset.source, "rows": dataset.rows, "features": dataset.features,
-                 "feature_names": None if dataset.feature_names is None else list(dataset.feature_names),
-                 "classes": [c.item() if hasattr(c, "item") else c for c in dataset.classes],
-                 "train_rows": len(train_rows), "validation_rows": len(validation_rows),
-                 "dropped": list(dataset.dropped)},
-        "training": {**training.as_dict(), **history},
-        "quantization": {**quantization.as_dict(), "calibration_rows_used": len(calibration)},
-        "pruning": pruning_report,
-        "model": model_facts(files["tflite"], files["keras"]),
-        "validation": evaluation,
-        "files": {key: path.name for key, path in files.items()},
-    }
-    files["report"].write_text(json.dumps(report, indent=1) + "\n")
-    return TrainResult(out, files, report, validation)
+    with staged_folder(out, FILES["report"]) as staging:  # all four files, or none
+        files = {key: staging / name for key, name in FILES.items()}
+        model.save(files["keras"])
+        content = to_int8_tflite(model, calibration, quantization, metadata)
+        files["tflite"].write_bytes(content)
+        if pruning_report is not None:
+            pruning_report["tflite_gzip_bytes_after"] = gzip_size(content)
+        evaluation = evaluate_models(files["tflite"], validation, keras_model=model)
+        write_confusion_png(files["confusion"],
+                            [("float32 (Keras)", evaluation["float"]["confusion_matrix"]),
+                             ("int8 (pyedge)", evaluation["int8"]["confusion_matrix"])],
+                            dataset.classes)
+        report = {
+            "pyedge_version": __version__,
+            "data": {"source": dataset.source, "rows": dataset.rows, "features": dataset.features,
+                     "feature_names": None if dataset.feature_names is None else list(dataset.feature_names),
+                     "classes": [c.item() if hasattr(c, "item") else c for c in dataset.classes],
+                     "train_rows": len(train_rows), "validation_rows": len(validation_rows),
+                     "dropped": list(dataset.dropped)},
+            "training": {**training.as_dict(), **history},
+            "quantization": {**quantization.as_dict(), "calibration_rows_used": len(calibration)},
+            "pruning": pruning_report,
+            "model": model_facts(files["tflite"], files["keras"]),
+            "validation": evaluation,
+            "files": {key: path.name for key, path in files.items()},
+        }
+        files["report"].write_text(json.dumps(report, indent=1) + "\n")
+    return TrainResult(out, {key: out / name for key, name in FILES.items()}, report, validation)
 
 
 def _run_name(source: str) -> str:

@@ -25,6 +25,7 @@ from ..metadata import PyedgeMetadata
 from .data import DataError, check_trainable, from_arrays
 from .evaluate import evaluate_models, load_keras_model, model_facts
 from .network import TrainingOptions
+from .outputs import check_output_file, write_file_atomically
 from .pipeline import split
 from .pruning import gzip_size, prune
 from .quantize import QuantizationOptions, calibration_sample, to_int8_tflite
@@ -82,6 +83,7 @@ def quantize_keras_file(keras_path: str | os.PathLike, calibration: str | os.Pat
     labels, float32 vs int8 metrics on the calibration rows (not held-out data)."""
     options = options or QuantizationOptions()
     options.check()
+    out = check_output_file(out)  # before any work
     arrays = read_calibration(calibration)
     model = load_keras_model(keras_path)
     x = arrays["X"]
@@ -137,14 +139,15 @@ def quantize_keras_file(keras_path: str | os.PathLike, calibration: str | os.Pat
         report["pruning"] = dict(dataclasses.asdict(result), tflite_gzip_bytes_before=before)
     content = to_int8_tflite(model, calibration_sample(x_model, options.calibration_rows, seed), options,
                              metadata)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(content)
     if "pruning" in report:
         report["pruning"]["tflite_gzip_bytes_after"] = gzip_size(content)
         pruned_keras = out.with_suffix(".pruned.keras")
-        model.save(pruned_keras)
+        partial = pruned_keras.with_name(f".{pruned_keras.stem}.partial.keras")
+        model.save(partial)  # (Keras wants the .keras suffix) then moved into place whole
+        os.replace(partial, pruned_keras)
         report["pruned_keras"] = str(pruned_keras)
+    write_file_atomically(out, content)
     report["model"] = model_facts(out)
     if labelled is not None:
         report["calibration_rows"] = evaluate_models(out, labelled, keras_model=model)
