@@ -68,7 +68,7 @@ def test_csv_errors_name_the_problem(tmp_path):
     with pytest.raises(DataError, match=r"no column named 'label'; the columns are: width, activity, height"):
         load_csv(write(tmp_path, table()), "label")
     bad = table().replace("1003", "tall")
-    with pytest.raises(DataError, match=r"column 'height' is not numeric \(line 5 has 'tall'\)"):
+    with pytest.raises(DataError, match=r"line 5: column 'height' is not numeric \('tall'\); encode"):
         load_csv(write(tmp_path, bad), "activity")
     ragged = table() + "1.0,cat\n"
     with pytest.raises(DataError, match=r"line 14: 2 fields, but the header has 3"):
@@ -81,6 +81,48 @@ def test_csv_errors_name_the_problem(tmp_path):
         load_csv(write(tmp_path, "b\n1\n2\n"), "b")
     with pytest.raises(DataError, match="no data file"):
         load_csv(tmp_path / "nope.csv", "activity")
+
+
+def test_unreadable_csvs_name_the_file_the_line_and_the_likely_cause(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("width;height;activity\n1,5;2,0;cat\n")  # a European-locale export
+    with pytest.raises(DataError, match=rf"^{path}, line 1: one column named 'width;height;activity': "
+                                        r"the file looks separated by ';', not by commas"):
+        load_csv(path, "activity")
+    path.write_bytes(b"width,height,activity\n1,2,cat\n3,4,caf\xe9\n")
+    with pytest.raises(DataError, match=rf"^{path}, line 3: byte 0xe9 is not UTF-8; the file is "
+                                        r"likely Latin-1 or Windows-1252"):
+        load_csv(path, "activity")
+    path.write_bytes(b"TFL3\x00\x00\x14\x00\x8c\xff" * 40)
+    with pytest.raises(DataError, match=rf"^{path} is not a text file \(binary data at line 1"):
+        load_csv(path, "activity")
+    path.write_text('width,height,activity\n"1,5",2,cat\n')
+    with pytest.raises(DataError, match=r"line 2: column 'width' is not numeric \('1,5'\); it looks "
+                                        r"like a decimal comma"):
+        load_csv(path, "activity")
+
+
+def test_a_file_that_is_not_an_npz_is_named_as_what_it_is(tmp_path):
+    path = tmp_path / "data.npz"
+    path.write_text("width,height,activity\n1,2,cat\n")
+    with pytest.raises(DataError, match=r"is not an .npz file .*: it looks like text \(a CSV\? then "
+                                        r"give it with --label COLUMN\)") as error:
+        load_npz(path)
+    assert "pickle" not in str(error.value)
+    np.savez(path, X=np.zeros((2, 2)), y=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(DataError, match="holds an array of Python objects, which pyedge does not load"):
+        load_npz(path)
+
+
+def test_integer_labels_index_a_models_named_classes():
+    # What pyedge quantize accepts as y beside class names, evaluate accepts too.
+    y, classes = encode_labels(np.array([2, 0, 1]), ("run", "sit", "walk"))
+    assert classes == ("run", "sit", "walk") and y.tolist() == [2, 0, 1]
+    with pytest.raises(DataError, match=r"integer label 3 \(row 0\) is not an index of the model's "
+                                        r"classes \['run', 'sit', 'walk'\] \(0 to 2\)"):
+        encode_labels(np.array([3, 0]), ("run", "sit", "walk"))
+    y, _ = encode_labels(np.array([10, 2]), ("2", "10"))  # text classes that are numbers: by name
+    assert y.tolist() == [1, 0]
 
 
 def test_csv_blank_lines_and_byte_order_mark_are_fine(tmp_path):
@@ -198,3 +240,18 @@ def test_importing_pyedge_and_its_cli_does_not_import_tensorflow():
             "heavy = [m for m in ('tensorflow', 'keras', 'sklearn', 'matplotlib') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
+
+
+def test_the_train_command_reports_an_unreadable_csv_in_one_line(tmp_path):
+    # As a user runs it: its own process, an exit code of 2, one line naming file and line.
+    import subprocess
+    from pathlib import Path
+
+    (tmp_path / "export.csv").write_bytes(b"width,height,activity\n1,2,caf\xe9\n")
+    script = Path(sys.executable).with_name("pyedge")
+    result = subprocess.run([str(script), "train", "export.csv", "--label", "activity"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("pyedge train: error: export.csv, line 2: byte 0xe9 is not UTF-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]

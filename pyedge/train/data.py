@@ -9,6 +9,7 @@ error that lists them, or, when the caller asks for it (`drop_missing=True`, the
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "?", "-")
 MIN_ROWS = 10
 LISTED_ROWS = 10  # how many bad rows an error names before "and N more"
 _INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
 class DataError(ValueError):
@@ -73,7 +75,16 @@ def encode_labels(values: np.ndarray, classes: tuple | None = None,
     if all(isinstance(c, (int, np.integer)) for c in classes) and values.dtype.kind in "US":
         values = label_values(values)  # a model with integer classes, labels read as text
     elif all(isinstance(c, str) for c in classes) and values.dtype.kind in "iu":
-        values = values.astype(str)  # a model with text classes ("1", "2"), labels read as numbers
+        as_text = values.astype(str)  # a model with text classes ("1", "2"), labels read as numbers
+        if np.isin(as_text, classes).all():
+            values = as_text
+        else:  # integer labels beside named classes: indices into them, as pyedge quantize reads y
+            outside = np.flatnonzero((values < 0) | (values >= len(classes)))
+            if outside.size:
+                places = [where[i] if where else f"row {i}" for i in outside]
+                raise DataError(f"integer label {values[outside[0]]} ({_listing(places)}) is not an "
+                                f"index of the model's classes {list(classes)} (0 to {len(classes) - 1})")
+            values = np.asarray(classes)[values]
     keys = [v.item() if hasattr(v, "item") else v for v in values]
     unknown = [i for i, k in enumerate(keys) if k not in index]
     if unknown:
@@ -95,23 +106,28 @@ def load_csv(path: str | Path, label: str, drop_missing: bool = False,
         raise DataError(f"no data file at {str(path)!r}")
     if not label:
         raise DataError(f"{path}: name the label column (--label COLUMN)")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(_csv_text(path), newline=""))
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
         header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
-            header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path} is empty")
-        header = [cell.strip() for cell in header]
-        lines, body = [], []
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines, often at the end of a file
-            if len(row) != len(header):
-                raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, but the header "
-                                f"has {len(header)}")
-            lines.append(f"line {reader.line_num}")
-            body.append(row)
+    if header is None:
+        raise DataError(f"{path} is empty")
+    header = [cell.strip() for cell in header]
+    if len(header) == 1 and (separator := next((c for c in ";\t|" if c in header[0]), None)):
+        shown = "tab" if separator == "\t" else repr(separator)
+        raise DataError(f"{path}, line {reader.line_num}: one column named {header[0][:60]!r}: the file "
+                        f"looks separated by {shown}, not by commas; save it as a comma-separated CSV "
+                        "with '.' as the decimal point (pandas: pd.read_csv(path, sep="
+                        f"{separator!r}, decimal=',').to_csv(path, index=False))")
+    lines, body = [], []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines, often at the end of a file
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, but the header "
+                            f"has {len(header)}")
+        lines.append(f"line {reader.line_num}")
+        body.append(row)
     if header.count(label) != 1:
         if label in header:
             raise DataError(f"{path}: {header.count(label)} columns are named {label!r}")
@@ -134,8 +150,11 @@ def load_csv(path: str | Path, label: str, drop_missing: bool = False,
             x[present, k] = table[present, j].astype(np.float64)
         except ValueError:
             bad = next(i for i in np.flatnonzero(present) if not _is_number(table[i, j]))
-            raise DataError(f"{path}: column {header[j]!r} is not numeric ({lines[bad]} has "
-                            f"{str(table[bad, j])!r}); encode it as numbers or remove the column") from None
+            value = str(table[bad, j])
+            hint = ("it looks like a decimal comma: write numbers with '.' as the decimal point"
+                    if _DECIMAL_COMMA.fullmatch(value) else "encode it as numbers or remove the column")
+            raise DataError(f"{path}, {lines[bad]}: column {header[j]!r} is not numeric ({value!r}); "
+                            f"{hint}") from None
     bad_rows = missing_cells[:, label_at] | ~np.isfinite(x).all(axis=1)
     x, kept_labels, dropped = _handle_missing(x, table[:, label_at], bad_rows, lines, str(path),
                                               drop_missing)
@@ -163,6 +182,45 @@ def _columns_by_name(path: Path, header: list[str], label: str,
     return [header.index(name) for name in features], ignored
 
 
+def _csv_text(path: Path) -> str:
+    """The file as text (UTF-8, with or without a byte-order mark), or a DataError that says
+    where it is not and what it likely is instead."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        sample = raw[:4096]
+        if b"\0" in sample or sum(b < 9 or 13 < b < 32 for b in sample) > len(sample) // 20:
+            raise DataError(f"{path} is not a text file (binary data at line {line}, byte "
+                            f"{error.start}); give a CSV file") from None
+        raise DataError(f"{path}, line {line}: byte 0x{raw[error.start]:02x} is not UTF-8; the file "
+                        "is likely Latin-1 or Windows-1252 (an export from Excel): save it as UTF-8 "
+                        "(pandas: pd.read_csv(path, encoding='latin-1').to_csv(path, index=False))") from None
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, or a DataError that says what the file is instead."""
+    with path.open("rb") as f:
+        start = f.read(4)
+    if start != b"PK\x03\x04" and start != b"PK\x05\x06":  # a zip archive (empty: the second)
+        looks = ("it looks like text (a CSV? then give it with --label COLUMN)"
+                 if start and all(32 <= b < 127 or b in (9, 10, 13) for b in start) else
+                 f"it starts with the bytes {start!r}")
+        raise DataError(f"{path} is not an .npz file (a zip archive of arrays written by "
+                        f"numpy.savez): {looks}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except ValueError as error:
+        if "pickle" in str(error):  # an object array: never loaded, it could run code
+            raise DataError(f"{path} holds an array of Python objects, which pyedge does not load; "
+                            "save numbers and strings only (e.g. y.astype(str))") from None
+        raise DataError(f"{path} is not a readable .npz file ({error})") from None
+    except Exception as error:
+        raise DataError(f"{path} is not a readable .npz file ({error})") from None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -188,11 +246,7 @@ def load_npz(path: str | Path, drop_missing: bool = False, classes: tuple | None
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no data file at {str(path)!r}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as error:
-        raise DataError(f"{path} is not a readable .npz file ({error})") from None
+    arrays = read_npz(path)
     missing = [name for name in ("X", "y") if name not in arrays]
     if missing:
         raise DataError(f"{path} needs arrays X and y; it has {', '.join(sorted(arrays)) or 'none'}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..metadata import PyedgeMetadata
-from .data import DataError, check_trainable, from_arrays
+from .data import DataError, check_trainable, from_arrays, read_npz
 from .evaluate import evaluate_models, load_keras_model, model_facts
 from .network import TrainingOptions
 from .outputs import check_output_file, write_file_atomically
@@ -37,11 +37,7 @@ def read_calibration(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no calibration file at {str(path)!r}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as error:
-        raise DataError(f"{path} is not a readable .npz file ({error})") from None
+    arrays = read_npz(path)
     if "X" not in arrays:
         raise DataError(f"{path} needs an array X of calibration rows; it has "
                         f"{', '.join(sorted(arrays)) or 'none'}")
