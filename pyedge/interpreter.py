@@ -23,15 +23,67 @@ INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter
                        "tensorflow.lite")
 
 
+# The distribution each module comes from (for its version in messages).
+DISTRIBUTIONS = {"ai_edge_litert": ("ai-edge-litert",), "tflite_runtime": ("tflite-runtime",),
+                 "tensorflow": ("tensorflow", "tensorflow-cpu")}
+
+
 def find_interpreter() -> tuple[str, type] | None:
     """(module name, Interpreter class) of the first TFLite interpreter installed, or None."""
     for name in INTERPRETER_MODULES:
         try:
             module = importlib.import_module(name)
-        except Exception:  # not installed, or broken (tflite_runtime with NumPy 2)
+        except Exception:  # not installed, or broken (tflite_runtime with NumPy 2: SystemError)
             continue
         return name.split(".")[0], module.Interpreter
     return None
+
+
+def missing_interpreter_message() -> str:
+    """Why no interpreter could be used (each package that is installed but failed to import,
+    with its version and error), and what to install that works with this NumPy."""
+    failures = []
+    for name in INTERPRETER_MODULES:
+        package = name.split(".")[0]
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and error.name.split(".")[0] == package:
+                continue  # not installed: nothing to report
+            failures.append(f"{package_version(package)} is installed but does not import "
+                            f"({type(error).__name__}: {_first_line(error)})")
+        except Exception as error:
+            failures.append(f"{package_version(package)} is installed but does not import "
+                            f"({type(error).__name__}: {_first_line(error)})")
+    broken = "; ".join(failures) + "; " if failures else ""
+    return f"{broken}install one that works with NumPy {np.__version__}: {install_hint()}"
+
+
+def install_hint() -> str:
+    import platform
+
+    if platform.machine() in ("x86_64", "AMD64", "aarch64", "arm64"):
+        return 'pip install "pyedge[litert]" (ai-edge-litert, built for NumPy 1 and 2)'
+    if int(np.__version__.split(".")[0]) >= 2:  # 32-bit ARM: ai-edge-litert has no wheels
+        return ('no TFLite interpreter for this platform works with NumPy 2 (tflite-runtime is '
+                'built for NumPy 1): pip install "numpy<2" tflite-runtime')
+    return "pip install tflite-runtime"
+
+
+def package_version(package: str) -> str:
+    from importlib import metadata  # slow to import: only on this error path
+
+    for distribution in DISTRIBUTIONS.get(package, (package,)):
+        try:
+            return f"{distribution} {metadata.version(distribution)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return package
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else "no message"
 
 
 class InterpreterBackend:
@@ -59,8 +111,10 @@ class InterpreterBackend:
             rows = batch or 2
             self.predict(np.zeros((rows, *self.input_detail["shape"][1:]), self.input_detail["dtype"]))
             self.reset_state()
-        except (RuntimeError, ValueError, IndexError) as error:
-            raise ValueError(f"the TFLite interpreter rejects this model: {error}") from None
+        except Exception as error:  # whatever the interpreter raises, it is refusing the model
+            module = interpreter_class.__module__.split(".")[0]
+            raise ValueError(f"the TFLite interpreter ({package_version(module)}) rejects this "
+                             f"model: {type(error).__name__}: {_first_line(error)}") from None
 
     def _new_interpreter(self):
         options = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._inputs import as_batch, is_table, table_rows
-from .interpreter import InterpreterBackend, find_interpreter
+from .interpreter import InterpreterBackend, find_interpreter, missing_interpreter_message
 from .metadata import METADATA_NAME, PyedgeMetadata, parse_metadata
 from .plan import InvalidModel, Plan, UnsupportedModel, build_plan, fixed_batch
 from .reference import ReferenceBackend
@@ -17,9 +17,6 @@ from .tflite_reader import Graph, read_model
 
 BACKENDS = ("auto", "native", "reference", "interpreter")
 MAX_THREADS = 1024
-INSTALL_HINT = 'pip install "pyedge[litert]"  (or tflite-runtime, or tensorflow)'
-
-
 def _core():
     """The C++ extension, or the ImportError that says why it cannot load."""
     try:
@@ -146,7 +143,7 @@ class Model:
             return f"reference (NumPy; {reason})"
         if found is None:
             raise RuntimeError(f"{self.source}: {why_not_native}. No TFLite interpreter is "
-                               f"installed to run it instead: {INSTALL_HINT}")
+                               f"installed to run it instead: {missing_interpreter_message()}")
         module, interpreter_class = found
         try:
             self._backend = InterpreterBackend(

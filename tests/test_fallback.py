@@ -105,3 +105,48 @@ def test_no_interpreter_installed_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setattr(model_module, "_core", lambda: ImportError("no extension"))
     model = pyedge.Model(fixture_path("seed_mlp"))
     assert model.backend.startswith("reference (NumPy; the C++ extension")
+
+
+def test_a_broken_interpreter_package_is_named_with_its_version_and_error(tmp_path) -> None:
+    # tflite-runtime built for NumPy 1, under NumPy 2, fails to import with a SystemError. The
+    # message must name it, its version and its error, and suggest only what works here.
+    import subprocess
+    import sys
+
+    package = tmp_path / "tflite_runtime"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "interpreter.py").write_text(
+        "raise SystemError('initialization of _pywrap_tensorflow_interpreter_wrapper raised "
+        "unreported exception')\n")
+    info = tmp_path / "tflite_runtime-2.14.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tflite-runtime\nVersion: 2.14.0\n")
+    code = ("import sys; sys.modules['ai_edge_litert'] = sys.modules['tensorflow'] = None\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import pyedge\n"
+            f"try: pyedge.Model({str(fixture_path('unsupported_abs'))!r})\n"
+            "except RuntimeError as e: print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    message = result.stdout
+    assert "unsupported op ABS. No TFLite interpreter is installed to run it instead" in message
+    assert ("tflite-runtime 2.14.0 is installed but does not import (SystemError: initialization "
+            "of _pywrap_tensorflow_interpreter_wrapper raised unreported exception)") in message
+    assert f"install one that works with NumPy {np.__version__}: " in message
+    if int(np.__version__.split(".")[0]) >= 2:
+        assert "pip install tflite-runtime" not in message
+
+
+def test_loading_prints_nothing_to_stderr() -> None:
+    # Not the interpreter's INFO lines either (written by C++ straight to file descriptor 2).
+    import subprocess
+    import sys
+
+    pytest.importorskip("ai_edge_litert")
+    code = ("import sys, numpy as np, pyedge\n"
+            "for path in sys.argv[1:]:\n"
+            "    m = pyedge.Model(path); m.predict(np.zeros((2, *m.input_shape[1:]), np.float32))\n")
+    paths = [str(fixture_path(n)) for n in ("seed_mlp", "unsupported_abs", "float_model", "dynamic_range")]
+    result = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
