@@ -5,14 +5,8 @@
     probabilities = model.predict(features)
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .model import Model, kernels
 from .plan import UnsupportedModel
-
-try:
-    __version__ = version("pyedge")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
 
 __all__ = ["Model", "UnsupportedModel", "kernels", "__version__"]

@@ -51,10 +51,10 @@ def missing_interpreter_message() -> str:
             if error.name is not None and error.name.split(".")[0] == package:
                 continue  # not installed: nothing to report
             failures.append(f"{package_version(package)} is installed but does not import "
-                            f"({type(error).__name__}: {_first_line(error)})")
+                            f"({type(error).__name__}: {_one_line(error)})")
         except Exception as error:
             failures.append(f"{package_version(package)} is installed but does not import "
-                            f"({type(error).__name__}: {_first_line(error)})")
+                            f"({type(error).__name__}: {_one_line(error)})")
     broken = "; ".join(failures) + "; " if failures else ""
     return f"{broken}install one that works with NumPy {np.__version__}: {install_hint()}"
 
@@ -81,9 +81,9 @@ def package_version(package: str) -> str:
     return package
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else "no message"
+def _one_line(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text[:600] if text else "no message"
 
 
 class InterpreterBackend:
@@ -114,7 +114,7 @@ class InterpreterBackend:
         except Exception as error:  # whatever the interpreter raises, it is refusing the model
             module = interpreter_class.__module__.split(".")[0]
             raise ValueError(f"the TFLite interpreter ({package_version(module)}) rejects this "
-                             f"model: {type(error).__name__}: {_first_line(error)}") from None
+                             f"model: {type(error).__name__}: {_one_line(error)}") from None
 
     def _new_interpreter(self):
         options = {}

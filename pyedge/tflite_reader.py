@@ -16,26 +16,39 @@ and shapes whose tensors would need more than MAX_ACTIVATION_BYTES.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tflite
 
-_OPERATOR_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-_TENSOR_TYPES = {
-    tflite.TensorType.FLOAT32: np.dtype(np.float32),
-    tflite.TensorType.FLOAT16: np.dtype(np.float16),
-    tflite.TensorType.INT32: np.dtype(np.int32),
-    tflite.TensorType.UINT8: np.dtype(np.uint8),
-    tflite.TensorType.INT64: np.dtype(np.int64),
-    tflite.TensorType.INT16: np.dtype(np.int16),
-    tflite.TensorType.INT8: np.dtype(np.int8),
-    tflite.TensorType.FLOAT64: np.dtype(np.float64),
-    tflite.TensorType.BOOL: np.dtype(np.bool_),
-}
-_TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
-_ACTIVATIONS = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
+if TYPE_CHECKING:
+    import tflite
+
+_DTYPES = {"FLOAT32": np.dtype(np.float32), "FLOAT16": np.dtype(np.float16),
+           "INT32": np.dtype(np.int32), "UINT8": np.dtype(np.uint8), "INT64": np.dtype(np.int64),
+           "INT16": np.dtype(np.int16), "INT8": np.dtype(np.int8), "FLOAT64": np.dtype(np.float64),
+           "BOOL": np.dtype(np.bool_)}
+
+
+@functools.cache
+def _schema() -> SimpleNamespace:
+    """The `tflite` parser and its enums by number, imported at the first model read (the
+    package imports every schema table it has: ~30 ms that `import pyedge` need not pay)."""
+    import tflite
+
+    def names(enum: type) -> dict[int, str]:
+        return {v: k for k, v in vars(enum).items() if not k.startswith("_")}
+
+    return SimpleNamespace(
+        tflite=tflite, operators=names(tflite.BuiltinOperator), types=names(tflite.TensorType),
+        activations=names(tflite.ActivationFunctionType),
+        options_types={"FULLY_CONNECTED": tflite.BuiltinOptions.FullyConnectedOptions,
+                       "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions})
+
+
 # No tensor of a model this runtime serves comes near this; a forged shape must not make us
 # allocate (or multiply out) gigabytes.
 MAX_TENSOR_ELEMENTS = 1 << 28
@@ -63,7 +76,7 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype | None:
-        return _TENSOR_TYPES.get(getattr(tflite.TensorType, self.type_name, -1))
+        return _DTYPES.get(self.type_name)
 
 
 @dataclass
@@ -114,7 +127,8 @@ def _read(data: bytes) -> Graph:
     root = int.from_bytes(data[0:4], "little")
     if root + 4 > size:
         raise ValueError("root table offset points outside the file")
-    model = tflite.Model.GetRootAs(data, 0)
+    schema = _schema()
+    model = schema.tflite.Model.GetRootAs(data, 0)
     n_subgraphs = _check_length(model.SubgraphsLength(), size, "subgraph list")
     if n_subgraphs < 1:
         raise ValueError("the model has no subgraph")
@@ -124,7 +138,7 @@ def _read(data: bytes) -> Graph:
     for i in range(_check_length(model.OperatorCodesLength(), size, "operator code list")):
         code = model.OperatorCodes(i)
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        name = _OPERATOR_NAMES.get(builtin, f"UNKNOWN_{builtin}")
+        name = schema.operators.get(builtin, f"UNKNOWN_{builtin}")
         if name == "CUSTOM":
             name = "CUSTOM:" + (code.CustomCode() or b"").decode("utf-8", "replace")
         opcodes.append(name)
@@ -254,7 +268,7 @@ def _buffer_bytes(model: tflite.Model, i: int, data: bytes) -> bytes:
 
 def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
     name = (t.Name() or b"").decode("utf-8", "replace")
-    type_name = _TYPE_NAMES.get(t.Type(), f"UNKNOWN_{t.Type()}")
+    type_name = _schema().types.get(t.Type(), f"UNKNOWN_{t.Type()}")
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
     signature = (tuple(int(d) for d in t.ShapeSignatureAsNumpy())
                  if t.ShapeSignatureLength() else shape)
@@ -274,7 +288,7 @@ def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
         raise ValueError(f"tensor {index} '{name}' points at missing buffer {buffer_index}")
     raw = buffers[buffer_index] if buffers else b""
     if raw:
-        dtype = _TENSOR_TYPES.get(t.Type())
+        dtype = _DTYPES.get(type_name)
         if dtype is None:
             raise ValueError(f"tensor {index} '{name}' holds data of unsupported type {type_name}")
         if len(raw) != math.prod(shape) * dtype.itemsize:
@@ -315,25 +329,22 @@ _ABSENT_OPTIONS: dict[str, dict[str, object]] = {
                         "asymmetric_quantize_inputs": False},
     "SOFTMAX": {"beta": 0.0},
 }
-_OPTIONS_TYPES = {"FULLY_CONNECTED": tflite.BuiltinOptions.FullyConnectedOptions,
-                  "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions}
-
-
 def _options(op: tflite.Operator, opcode: str) -> dict[str, object]:
+    schema = _schema()
     table = op.BuiltinOptions()
-    if table is None or op.BuiltinOptionsType() != _OPTIONS_TYPES.get(opcode):
+    if table is None or op.BuiltinOptionsType() != schema.options_types.get(opcode):
         return dict(_ABSENT_OPTIONS.get(opcode, {}))
     if opcode == "FULLY_CONNECTED":
-        o = tflite.FullyConnectedOptions()
+        o = schema.tflite.FullyConnectedOptions()
         o.Init(table.Bytes, table.Pos)
         return {
-            "activation": _ACTIVATIONS.get(o.FusedActivationFunction(), "UNKNOWN"),
+            "activation": schema.activations.get(o.FusedActivationFunction(), "UNKNOWN"),
             "weights_format": int(o.WeightsFormat()),
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
     if opcode == "SOFTMAX":
-        o = tflite.SoftmaxOptions()
+        o = schema.tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)
         return {"beta": float(o.Beta())}
     return {}

@@ -255,3 +255,40 @@ def test_the_train_command_reports_an_unreadable_csv_in_one_line(tmp_path):
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("pyedge train: error: export.csv, line 2: byte 0xe9 is not UTF-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+
+
+@pytest.mark.parametrize("n, name_length", [(2, 1), (3, 30), (10, 12), (30, 30)])
+def test_confusion_picture_has_nothing_overlapping(n, name_length):
+    # Each panel's tick labels, axis titles and title, drawn, must stay clear of each other and
+    # of the other panel; long names (up to 30 characters) and many classes included.
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("sklearn")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pyedge.train.evaluate import confusion_figure
+
+    classes = tuple(f"{i:02d}" + "abcdefghij" * 3 for i in range(n)) if name_length > 1 else \
+        tuple(range(n))
+    classes = tuple(str(c)[:name_length] if name_length > 1 else c for c in classes)
+    matrix = (np.eye(n, dtype=int) * 50 + 3).tolist()
+    figure = confusion_figure([("float32 (Keras)", matrix), ("int8 (pyedge)", matrix)], classes,
+                              "runs/x/model.tflite on x.csv (validation split)")
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+
+    def box(artists):
+        boxes = [a.get_window_extent(renderer) for a in artists if a.get_visible() and a.get_text()]
+        return boxes
+
+    panels = []
+    for ax in figure.axes:
+        parts = {"yticks": box(ax.get_yticklabels()), "xticks": box(ax.get_xticklabels()),
+                 "ylabel": box([ax.yaxis.label]), "xlabel": box([ax.xaxis.label]),
+                 "title": box([ax.title]), "matrix": [ax.get_window_extent(renderer)]}
+        for a, b in (("ylabel", "yticks"), ("xlabel", "xticks"), ("title", "matrix"),
+                     ("yticks", "matrix"), ("xticks", "matrix")):
+            assert not any(p.overlaps(q) for p in parts[a] for q in parts[b]), (n, name_length, a, b)
+        panels.append([bb for boxes in parts.values() for bb in boxes])
+    assert not any(p.overlaps(q) for p in panels[0] for q in panels[1]), (n, name_length)
+    assert "accuracy 1.0000" not in figure.axes[0].get_title()  # 3 off the diagonal per row
+    assert figure.axes[1].get_title().startswith("int8 (pyedge)\naccuracy 0.")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""pyedge's benchmark on the standard models, checked against the issue's speed goals.
+"""pyedge's benchmark on the standard models, checked against pyedge's speed targets.
 
     python tools/bench.py [--rounds 20] [--write docs/benchmarks.md]
 
@@ -55,7 +55,7 @@ class Goal:
         return f"{'PASS' if ok else 'MISS'}  {self.text}: measured {what} {value:.2f}x"
 
 
-# The issue's goals: 1 thread, float in and out, against LiteRT's default (XNNPACK) 1 thread.
+# pyedge's speed targets: 1 thread, float in and out, against LiteRT's default (XNNPACK), 1 thread.
 GOALS = [
     Goal("seed 100-64-32-10 batch-1 predict latency <= 0.5x LiteRT XNNPACK", "seed", 1,
          "latency", 0.5),

@@ -206,8 +206,8 @@ def run_quantize(args: argparse.Namespace) -> int:
 def add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="train, quantize, evaluate and run an MLP on real data, in about a minute",
-        description="The whole pipeline on scikit-learn's handwritten digits: trains the product "
-                    "card's MLP, quantizes it to int8, compares float32 with int8, runs it with "
+        description="The whole pipeline on scikit-learn's handwritten digits: trains a "
+                    "64-32 MLP, quantizes it to int8, compares float32 with int8, runs it with "
                     "pyedge.Model natively, checks it against LiteRT bit for bit and times both.")
     parser.add_argument("--out", default="runs/demo", metavar="DIR", help="(default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=10, help="(default: %(default)s)")

@@ -4,8 +4,8 @@ datasets, which ship inside installed packages (nothing is downloaded):
     digits     scikit-learn's handwritten digits: 1,797 real 8x8 images, 64 pixel features
                (0-16), 10 classes
     synthetic  scikit-learn's make_classification: 10,000 rows, 100 features (40 informative,
-               20 redundant), 10 classes, the shape of the product card's example model
-               (100-64-32-10); deterministic
+               20 redundant), 10 classes, the shape of the 100-64-32-10 benchmark model;
+               deterministic
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`pyedge demo`: the whole pipeline on real data in about a minute.
 
-Trains the product card's MLP (Dense 64 relu -> Dense 32 relu -> Dense 10 softmax) on
+Trains an MLP (Dense 64 relu -> Dense 32 relu -> Dense 10 softmax) on
 scikit-learn's handwritten digits, quantizes it to int8, compares float32 and int8 on the
 validation split, runs the .tflite with pyedge.Model on raw pixel values, checks it against
 LiteRT's reference kernels bit for bit, and times pyedge next to LiteRT when LiteRT is there.

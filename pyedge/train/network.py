@@ -1,4 +1,4 @@
-"""The model: by default exactly the product card's MLP, and how it is trained.
+"""The model pyedge train builds, and how it is trained.
 
 Dense(64, relu) -> Dense(32, relu) -> Dense(n_classes, softmax), adam, sparse categorical
 cross-entropy, 10 epochs; the input width comes from the data. Every option keeps the graph a

@@ -133,7 +133,7 @@ def fit(data: object, y: object = None, *, label: str | None = None,
         write_confusion_png(files["confusion"],
                             [("float32 (Keras)", evaluation["float"]["confusion_matrix"]),
                              ("int8 (pyedge)", evaluation["int8"]["confusion_matrix"])],
-                            dataset.classes)
+                            dataset.classes, f"{out / FILES['tflite']} on {validation.source}")
         report = {
             "pyedge_version": __version__,
             "data": {"source": dataset.source, "rows": dataset.rows, "features": dataset.features,
