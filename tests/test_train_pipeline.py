@@ -384,3 +384,18 @@ def test_quantize_refuses_calibration_rows_standardized_twice(trained, tmp_path)
     assert "calibration rows (not held out)" in result.stdout and "int8 (pyedge)" in result.stdout
     names = ("accel_small", "pressure", "tilt", "noise")
     assert pyedge.Model(tmp_path / "good.tflite").feature_names == names
+
+
+def test_train_output_has_a_header_no_ansi_codes_and_quiet_is_silent(tmp_path):
+    x, label = sensor_rows(200, seed=15)
+    write_csv(tmp_path / "sensors.csv", x, label)
+    args = ("train", str(tmp_path / "sensors.csv"), "--label", "activity", "--epochs", "2")
+    result = pyedge_command(*args, "--out", str(tmp_path / "loud"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("training data: ") and "training a 4-64-32-3 MLP (relu) for 2 epochs" in out
+    assert out.index("training a 4-64-32-3") < out.index("Epoch 1/2") < out.index("validation (")
+    assert "\x1b" not in out + result.stderr  # not a terminal: plain lines, no ANSI codes
+    result = pyedge_command(*args, "--out", str(tmp_path / "quiet"), "--quiet")
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+    assert (tmp_path / "quiet" / "report.json").is_file()

@@ -37,7 +37,8 @@ def _usage_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpars
 
 
 def _progress() -> int:
-    return 1 if sys.stdout.isatty() else 2  # a progress bar in a terminal, a line per epoch in a log
+    # A progress bar in a terminal; in a log or a pipe, one plain line per epoch (no ANSI codes).
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _add_quantization_options(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +100,8 @@ def add_train(subparsers) -> None:
                        help="the split, initialization, shuffling and calibration sample; the same seed "
                             "reproduces a run (default: %(default)s)")
     _add_quantization_options(parser)
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print nothing but errors (the results are in report.json)")
     parser.set_defaults(run=run_train)
 
 
@@ -116,8 +118,9 @@ def run_train(args: argparse.Namespace) -> int:
     result = fit(args.data, label=args.label, out=args.out, drop_missing=args.drop_missing,
                  verbose=0 if args.quiet else _progress(), training=training,
                  quantization=_quantization_options(args))
-    print()
-    print(result.summary())
+    if not args.quiet:
+        print()
+        print(result.summary())
     return 0
 
 

@@ -108,6 +108,13 @@ def fit(data: object, y: object = None, *, label: str | None = None,
     x_train, y_train = metadata.standardize(dataset.x[train_rows]), dataset.y[train_rows]
     x_validation, y_validation = metadata.standardize(dataset.x[validation_rows]), dataset.y[validation_rows]
 
+    if verbose:  # what is about to happen, before Keras' epoch lines
+        layers = "-".join(str(n) for n in (dataset.features, *training.hidden, len(dataset.classes)))
+        print(f"training data: {dataset.source}: {dataset.rows:,} rows x {dataset.features} features, "
+              f"{len(dataset.classes)} classes; {len(train_rows):,} rows to train, "
+              f"{len(validation_rows):,} to validate\n"
+              f"training a {layers} MLP ({training.activation}) for {training.epochs} epochs, then "
+              f"quantizing to int8 and evaluating; files go to {out}", flush=True)
     seed_everything(training.seed)
     model = build_mlp(dataset.features, len(dataset.classes), training)
     history = train(model, x_train, y_train, x_validation, y_validation, training, verbose)
