@@ -12,9 +12,11 @@ def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def as_batch(x: object, feature_shape: tuple[int, ...], int8_input: bool) -> tuple[np.ndarray, bool]:
-    """(rows as a C-contiguous float32 array, or int8 for an int8-input model given int8;
-    whether x was one row). Raises TypeError / ValueError like the native backend."""
+def as_batch(x: object, feature_shape: tuple[int, ...],
+             raw_dtype: np.dtype | None) -> tuple[np.ndarray, bool]:
+    """(rows as a C-contiguous float32 array, or as they are when they have the dtype of the
+    model's quantized input `raw_dtype` (int8, uint8, int16); whether x was one row). Raises
+    TypeError / ValueError like the native backend."""
     try:
         a = np.asarray(x)
     except Exception:
@@ -27,7 +29,7 @@ def as_batch(x: object, feature_shape: tuple[int, ...], int8_input: bool) -> tup
         raise ValueError(f"expected input of shape {expected} or {_shape_text(feature_shape)}, "
                          f"got {_shape_text(a.shape)}")
     rows = a.reshape(1, *feature_shape) if single else a
-    if int8_input and rows.dtype == np.int8:
+    if raw_dtype is not None and rows.dtype == raw_dtype:
         return np.ascontiguousarray(rows), single
     rows = np.ascontiguousarray(rows, dtype=np.float32)
     finite = np.isfinite(rows.reshape(rows.shape[0], math.prod(feature_shape))).all(axis=1)

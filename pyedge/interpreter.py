@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .quantization import dequantize, quantize
+from .tflite_reader import MAX_ACTIVATION_BYTES
 
 # Tried in this order; the first importable one is used.
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter",
@@ -81,6 +82,18 @@ def package_version(package: str) -> str:
     return package
 
 
+def _check_tensor_bytes(interpreter, rows: int) -> None:
+    """The reader bounds the tensors' bytes by the shapes the file declares; the interpreter
+    computes its own (a RESHAPE or a FULLY_CONNECTED can move a row's values into the batch
+    dimension, found by tools/fuzz_loader.py), so its tensors are bounded again, as allocated,
+    before anything runs: a forged file must not make a predict allocate gigabytes."""
+    total = sum(int(np.prod(t["shape"], dtype=np.int64)) * np.dtype(t["dtype"]).itemsize
+                for t in interpreter.get_tensor_details() if len(t["shape"]))
+    if total > rows * MAX_ACTIVATION_BYTES:
+        raise ValueError(f"its tensors take {total:,} bytes for {rows} rows as the interpreter "
+                         f"sizes them (more than {MAX_ACTIVATION_BYTES:,} per row)")
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return text[:600] if text else "no message"
@@ -109,7 +122,8 @@ class InterpreterBackend:
             # Some checks only run when a batch is allocated and invoked: do it on 2 rows
             # (one call of a fixed-batch model), then forget the state that left behind.
             rows = batch or 2
-            self.predict(np.zeros((rows, *self.input_detail["shape"][1:]), self.input_detail["dtype"]))
+            x = np.zeros((rows, *self.input_detail["shape"][1:]), self.input_detail["dtype"])
+            self._invoke(x, check_size=True)
             self.reset_state()
         except Exception as error:  # whatever the interpreter raises, it is refusing the model
             module = interpreter_class.__module__.split(".")[0]
@@ -162,13 +176,15 @@ class InterpreterBackend:
             step = self.batch or len(x)
             return np.concatenate([self._invoke(x[i:i + step]) for i in range(0, len(x), step)])
 
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
+    def _invoke(self, x: np.ndarray, check_size: bool = False) -> np.ndarray:
         interpreter = self._interpreter()
         detail, out = self.input_detail, self.output_detail
         if self.batch is None and self._local.rows != x.shape[0]:
             interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
             interpreter.allocate_tensors()
             self._local.rows = x.shape[0]
+        if check_size:
+            _check_tensor_bytes(interpreter, x.shape[0])
         interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
         interpreter.invoke()
         y = interpreter.get_tensor(out["index"])

@@ -222,7 +222,7 @@ class Model:
         """Raw float rows as the graph takes them: `(x - mean) / std` in float32 (x as float32
         when the model has no standardization). What another TFLite interpreter must be given
         to compute what predict computes from raw features."""
-        rows, single = as_batch(x, self.input_shape[1:], False)
+        rows, single = as_batch(x, self.input_shape[1:], None)
         rows = self._standardized(rows)
         return rows[0] if single else rows
 
@@ -242,8 +242,8 @@ class Model:
         if self._native is not None:
             # One C++ call checks, standardizes, quantizes, runs and dequantizes.
             return self._native.predict(x)
-        rows, single = as_batch(x, self.input_shape[1:], self._int8_input)
-        if rows.dtype != np.int8:
+        rows, single = as_batch(x, self.input_shape[1:], self._raw_input_dtype)
+        if rows.dtype == np.float32:  # (quantized rows are in the graph's space already)
             rows = self._standardized(rows)
         batch = self.batch_multiple
         if rows.shape[0] % batch:
@@ -284,10 +284,14 @@ class Model:
         return standardized
 
     @property
-    def _int8_input(self) -> bool:
+    def _raw_input_dtype(self) -> np.dtype | None:
+        """The dtype of rows predict passes as they are: the graph input's, when quantized
+        (int8; on the interpreter also uint8 and int16, which it may have no scale to
+        quantize floats with), else None (float rows)."""
         if self.plan is not None:
-            return not self.plan.float_input
-        return self.graph.tensors[self.graph.inputs[0]].type_name == "INT8"
+            return None if self.plan.float_input else np.dtype(np.int8)
+        dtype = self._graph_input.dtype
+        return dtype if dtype is not None and dtype.kind in "iu" else None
 
     def trace(self, x: object) -> dict[str, np.ndarray]:
         """Every int8 tensor the plan computes for x, by its name in the .tflite file: the
@@ -298,8 +302,8 @@ class Model:
         if self._native is not None:
             arrays = self._native.trace(x)  # standardizes in C++, as predict does
         else:
-            rows, _ = as_batch(x, self.input_shape[1:], self._int8_input)
-            if rows.dtype != np.int8:
+            rows, _ = as_batch(x, self.input_shape[1:], self._raw_input_dtype)
+            if rows.dtype == np.float32:
                 rows = self._standardized(rows)
             arrays = ReferenceBackend(self.plan).trace(rows)
         tensors = dict(zip(names, arrays))

@@ -201,6 +201,11 @@ def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
     return -128, 127
 
 
+# Inputs an op's LiteRT kernel always reads, when the op has that many (default: the first).
+REQUIRED_INPUTS = {"FULLY_CONNECTED": 2, "RESHAPE": 2, "SVDF": 3, "CONV_2D": 2,
+                   "DEPTHWISE_CONV_2D": 2}
+
+
 def _legacy_scale(tensor: Tensor) -> tuple[float, int]:
     """The (scale, zero_point) LiteRT's kernels read (TfLiteTensor.params): those of a tensor
     with exactly one of each, else (0, 0) (per-channel or no quantization; GetLegacyQuantization
@@ -215,7 +220,15 @@ def _check_interpreter_aborts(graph: Graph) -> None:
     rather than refuse the model: such a model must not reach the interpreter fallback, on
     whichever op it sits (found by tools/fuzz_loader.py)."""
     for op in graph.operators:
-        if not op.inputs or op.inputs[0] < 0 or op.opcode not in ("SOFTMAX", "LOG_SOFTMAX"):
+        # Kernels read these inputs without checking for an omitted one (-1): GetInput gives
+        # a null tensor and Prepare dereferences it (RESHAPE's shape: SIGSEGV, found by
+        # tools/fuzz_loader.py). Every op's first input is its data, never optional.
+        required = REQUIRED_INPUTS.get(op.opcode, 1)
+        omitted = [k for k, i in enumerate(op.inputs[:required]) if i < 0]
+        if omitted:
+            raise InvalidModel(f"{op.opcode} operator {op.index}: input {omitted[0]} is omitted "
+                               "(-1), but its kernel reads it (LiteRT crashes on this)")
+        if not op.inputs or op.opcode not in ("SOFTMAX", "LOG_SOFTMAX"):
             continue
         src = graph.tensors[op.inputs[0]]
         dst = graph.tensors[op.outputs[0]] if op.outputs and op.outputs[0] >= 0 else None

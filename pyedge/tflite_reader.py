@@ -115,6 +115,19 @@ def read_model(data: bytes, source: str = "model") -> Graph:
         ) from None
 
 
+def _builtin_code(code: tflite.OperatorCode) -> int:
+    """The operator as LiteRT reads it: max(builtin_code, deprecated_builtin_code) of the raw
+    fields (schema_utils.cc, GetBuiltinCode). The `tflite` package's BuiltinCode() returns the
+    deprecated field instead whenever builtin_code < 127, so a file whose two fields disagree
+    (found by tools/fuzz_loader.py: builtin_code FULLY_CONNECTED, deprecated absent) read as
+    ADD here and as FULLY_CONNECTED in LiteRT; so the raw field is read from the table."""
+    import flatbuffers
+
+    slot = code._tab.Offset(10)  # builtin_code: the schema's 4th field, int32
+    raw = code._tab.Get(flatbuffers.number_types.Int32Flags, slot + code._tab.Pos) if slot else 0
+    return max(raw, code.DeprecatedBuiltinCode())
+
+
 def _check_length(n: int, size: int, what: str) -> int:
     # Every vector element takes at least one byte of the file, so a longer vector is forged.
     if n < 0 or n > size:
@@ -137,7 +150,7 @@ def _read(data: bytes) -> Graph:
     opcodes = []
     for i in range(_check_length(model.OperatorCodesLength(), size, "operator code list")):
         code = model.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        builtin = _builtin_code(code)
         name = schema.operators.get(builtin, f"UNKNOWN_{builtin}")
         if name == "CUSTOM":
             name = "CUSTOM:" + (code.CustomCode() or b"").decode("utf-8", "replace")
@@ -274,6 +287,12 @@ def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
                  if t.ShapeSignatureLength() else shape)
     if any(d < 0 for d in shape) or math.prod(shape) > MAX_TENSOR_ELEMENTS:
         raise ValueError(f"tensor {index} '{name}' has an invalid shape {shape}")
+    # The converter writes the shape with 1 where a dimension is dynamic and -1 there in the
+    # signature; any other signature is forged (and pyedge and LiteRT would size it differently).
+    if len(signature) != len(shape) or any(s != d and not (s == -1 and d >= 1)
+                                           for s, d in zip(signature, shape)):
+        raise ValueError(f"tensor {index} '{name}' has shape {shape} but shape signature "
+                         f"{signature} (each dimension must match, or be -1 where dynamic)")
     scales, zero_points, dimension = np.zeros(0, np.float32), np.zeros(0, np.int64), 0
     q = t.Quantization()
     if q is not None and q.ScaleLength():

@@ -150,3 +150,41 @@ def test_loading_prints_nothing_to_stderr() -> None:
     paths = [str(fixture_path(n)) for n in ("seed_mlp", "unsupported_abs", "float_model", "dynamic_range")]
     result = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, cwd="/")
     assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_tensors_the_interpreter_sizes_beyond_the_budget_are_refused() -> None:
+    # The interpreter computes its own shapes (a FULLY_CONNECTED flattening a row into the
+    # batch): they are bounded again as allocated, before anything runs.
+    from pyedge.interpreter import _check_tensor_bytes
+    from pyedge.tflite_reader import MAX_ACTIVATION_BYTES
+
+    class Allocated:
+        def __init__(self, rows_of_output: int) -> None:
+            self.shape = np.array([rows_of_output, 3])
+
+        def get_tensor_details(self) -> list[dict]:
+            return [{"shape": np.array([2, 12]), "dtype": np.int8},
+                    {"shape": self.shape, "dtype": np.float32}, {"shape": np.array([]), "dtype": np.int8}]
+
+    _check_tensor_bytes(Allocated(1000), rows=2)
+    too_many = 2 * MAX_ACTIVATION_BYTES // 12 + 1
+    with pytest.raises(ValueError, match=r"its tensors take [\d,]+ bytes for 2 rows as the interpreter"):
+        _check_tensor_bytes(Allocated(too_many), rows=2)
+
+
+@pytest.mark.parametrize("dtype", ["INT8", "UINT8", "INT16"])
+def test_an_unscaled_quantized_input_takes_rows_of_its_own_dtype(dtype: str) -> None:
+    # A model whose integer input has no scale (LiteRT runs it on raw integers): predict takes
+    # rows of that dtype as they are, and says so for float rows, which it cannot quantize.
+    pytest.importorskip("ai_edge_litert")
+    from tflite_builder import ModelSpec, OperatorSpec, TensorSpec, build
+
+    spec = ModelSpec(tensors=[TensorSpec("x", dtype, [1, 4]), TensorSpec("y", dtype, [1, 4])],
+                     buffers=[], operators=[OperatorSpec("RESHAPE", [0], [1], new_shape=[-1, 4])],
+                     inputs=[0], outputs=[1])
+    model = pyedge.Model(build(spec))
+    assert model.backend.startswith("interpreter")
+    rows = np.array([[1, 2, 3, 4], [5, 6, 7, 100]], dtype=dtype.lower())
+    np.testing.assert_array_equal(model.predict(rows), rows.astype(np.float32))
+    with pytest.raises(ValueError, match=f"input has no quantization scale: give {dtype.lower()} rows"):
+        model.predict(rows.astype(np.float32))

@@ -311,3 +311,53 @@ def test_crash_input_now_loads_or_is_a_value_error(path: Path) -> None:
 
 def test_the_crash_folder_is_not_empty() -> None:
     assert CRASHES, "tests/fixtures/crashes/ lost its regression inputs"
+
+
+def test_operator_codes_are_read_as_litert_reads_them() -> None:
+    # Found by tools/fuzz_loader.py: builtin_code FULLY_CONNECTED with deprecated_builtin_code
+    # absent. The `tflite` package's BuiltinCode() returned the deprecated field (ADD), LiteRT
+    # takes the larger of the two (FULLY_CONNECTED): pyedge then missed the SOFTMAX check and
+    # LiteRT's reference SOFTMAX aborted the process. Both must read the same operators.
+    import subprocess
+    import sys
+
+    from pyedge.tflite_reader import read_model
+
+    path = FIXTURES / "crashes" / "litert_abort_opcode_fields_disagree.tflite"
+    ours = [op.opcode for op in read_model(path.read_bytes()).operators]
+    assert ours == ["QUANTIZE", "FULLY_CONNECTED", "FULLY_CONNECTED", "FULLY_CONNECTED",
+                    "SOFTMAX", "DEQUANTIZE"]
+    if find_interpreter() is None or find_interpreter()[0] != "ai_edge_litert":
+        return
+    code = ("import sys; from ai_edge_litert.interpreter import Interpreter\n"
+            "i = Interpreter(model_path=sys.argv[1])\n"
+            "print(' '.join(op['op_name'] for op in i._get_ops_details()))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.split() == ours
+    with pytest.raises(ValueError, match=r"SOFTMAX operator 4: .* \(LiteRT aborts on this\)"):
+        pyedge.Model(path)
+
+
+@pytest.mark.parametrize("shape, signature", [((1, 50331649), (-1, 1)), ((), (-7, 12)),
+                                              ((1, 4), (-1, 4, 1)), ((1, 4), (-2, 4))])
+def test_a_shape_signature_that_disagrees_with_the_shape_is_refused(shape, signature) -> None:
+    # Found by the fuzzer: pyedge sized the input by one, LiteRT by the other (an IndexError,
+    # and an interpreter that allocated gigabytes for one row).
+    spec = small_mlp()
+    spec.tensors[INPUT].shape, spec.tensors[INPUT].shape_signature = list(shape), list(signature)
+    with pytest.raises(ValueError, match=r"tensor 0 'input' has shape .* but shape signature"):
+        pyedge.Model(build(spec))
+
+
+def test_an_omitted_input_that_the_kernel_reads_is_refused() -> None:
+    # RESHAPE [x, -1]: LiteRT's Prepare dereferences the omitted shape tensor (SIGSEGV).
+    spec = small_mlp()
+    spec.tensors.append(TensorSpec("reshaped", "INT8", [1, 3], scales=[0.1], zero_points=[-128]))
+    spec.operators.insert(2, OperatorSpec("RESHAPE", [DENSE, -1], [7], new_shape=[1, 3]))
+    spec.operators[3].inputs = [7]
+    with pytest.raises(ValueError, match=r"RESHAPE operator 2: input 1 is omitted \(-1\), but its "
+                                         r"kernel reads it \(LiteRT crashes on this\)"):
+        pyedge.Model(build(spec))
+    spec.operators[2].inputs = [DENSE]  # no shape input at all: the options give the shape
+    assert pyedge.Model(build(spec)).predict(np.zeros((2, 4), np.float32)).shape == (2, 3)

@@ -294,7 +294,7 @@ def test_train_command_prints_the_summary_and_usage_errors_are_one_line(tmp_path
     x, label = sensor_rows(150, seed=5)
     write_csv(tmp_path / "s.csv", x, label)
     assert main(["train", str(tmp_path / "s.csv"), "--label", "activity", "--out", str(tmp_path / "run"),
-                 "--epochs", "1", "--hidden", "8", "--quiet"]) == 0
+                 "--epochs", "1", "--hidden", "8"]) == 0
     out = capsys.readouterr().out
     assert "150 rows x 4 features, 3 classes" in out and str(tmp_path / "run" / "model.tflite") in out
     for argv, message in (
@@ -309,7 +309,7 @@ def test_train_command_prints_the_summary_and_usage_errors_are_one_line(tmp_path
 
 
 def test_int8_accuracy_within_two_points_of_float_on_digits_and_synthetic(tmp_path):
-    """The product card's MLP with every default (10 epochs): the slowest test here (~20 s)."""
+    """The default MLP with every default (10 epochs): the slowest test here (~20 s)."""
     for name in ("digits", "synthetic"):
         result = fit(name, out=tmp_path / name, verbose=0)
         assert result.float_accuracy > 0.85, name

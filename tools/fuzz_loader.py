@@ -34,6 +34,13 @@ MAX_SEED_BYTES = 64 * 1024
 ROWS_TO_PREDICT = (1, 3)
 
 
+def unscaled_input(model) -> bool:
+    """Whether the model's input is quantized (int8, uint8, int16) but has no scale to quantize
+    float rows with: predict then takes rows of that dtype only (a ValueError for floats)."""
+    graph_input = model.graph.tensors[model.graph.inputs[0]]
+    return model._raw_input_dtype is not None and graph_input.scales.size == 0
+
+
 # -- the target (runs in the child) ----------------------------------------------------------
 def run_worker(backend: str, memory_limit_mb: int, libfuzzer_args: list[str]) -> None:
     import resource
@@ -63,6 +70,8 @@ def run_worker(backend: str, memory_limit_mb: int, libfuzzer_args: list[str]) ->
         for rows in (n * model.batch_multiple for n in ROWS_TO_PREDICT):
             x = np.linspace(-4, 4, rows * int(np.prod(features)), dtype=np.float32)
             x = x.reshape(rows, *features)
+            if unscaled_input(model):  # quantized input without a scale: rows of its own dtype
+                x = x.astype(model._raw_input_dtype)
             # (Its shape is the graph output's, as LiteRT computes it: tools/fuzz_models.py
             # compares shapes and values with LiteRT; here a forged file must not crash.)
             y = model.predict(x)
@@ -149,6 +158,8 @@ def reproduce(paths: list[str], backend: str) -> int:
             "print('loaded:', m.backend)\n"
             "for rows in (1 * m.batch_multiple, 3 * m.batch_multiple):\n"
             "    x = np.linspace(-4, 4, rows * int(np.prod(m.input_shape[1:])), dtype=np.float32)\n"
+            "    t = m.graph.tensors[m.graph.inputs[0]]\n"
+            "    x = x.astype(m._raw_input_dtype) if m._raw_input_dtype and not t.scales.size else x\n"
             "    print('predict', rows, '->', m.predict(x.reshape(rows, *m.input_shape[1:])).shape)\n")
     failures = 0
     for path in map(os.path.abspath, paths):  # the child runs in /
