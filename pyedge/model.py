@@ -16,6 +16,8 @@ from .tflite_reader import Graph, read_model
 
 BACKENDS = ("auto", "native", "reference", "interpreter")
 MAX_THREADS = 1024
+
+
 def _core():
     """The C++ extension, or the ImportError that says why it cannot load."""
     try:
@@ -128,7 +130,6 @@ class Model:
                     spec.update(input_mean=self._pyedge_metadata.mean, input_std=self._pyedge_metadata.std)
                 self._native = core.NativeModel(spec, num_threads,
                                                 os.environ.get("PYEDGE_KERNEL", ""))
-                self._native.pickle_as = (_load_native, self.__reduce__()[1])
                 threads = self._native.num_threads
                 return (f"native (kernel {self._native.kernel}, {threads} "
                         f"thread{'s' if threads > 1 else ''})")
@@ -360,12 +361,6 @@ class Model:
         # A Model pickles as its bytes (not a path), so it travels to other processes.
         backend, num_threads = self._requested
         return (Model, (self._content, backend, num_threads))
-
-
-def _load_native(content: bytes, backend: str, num_threads: int | None):
-    """Unpickles the C++ half of a native Model (and so model.predict, its bound method) by
-    loading the model's bytes again, in the receiving process, for its own CPU."""
-    return Model(content, backend, num_threads)._native
 
 
 def _tensor_quantization(graph: Graph, index: int) -> tuple[float, int] | None:

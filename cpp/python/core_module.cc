@@ -154,10 +154,6 @@ class NativeModel {
   const std::string& kernel() const { return kernel_.name; }
   int num_threads() const { return plan_->num_threads(); }
 
-  // (callable, args) that make this object again: pyedge.Model sets it to load the model's
-  // bytes anew, so that model.predict, a bound method of this object, pickles too.
-  py::object pickle_as = py::none();
-
  private:
   [[noreturn]] void throw_bad_row(const py::array& input, int64_t row) const {
     if (plan_->standardizes()) {
@@ -225,13 +221,7 @@ PYBIND11_MODULE(_core, m) {
            "Float rows (or int8 rows for an int8-input model) -> float32 outputs.")
       .def("trace", &NativeModel::trace, py::arg("x"))
       .def_property_readonly("kernel", &NativeModel::kernel)
-      .def_property_readonly("num_threads", &NativeModel::num_threads)
-      .def_readwrite("pickle_as", &NativeModel::pickle_as)
-      .def("__reduce__", [](const NativeModel& m) {
-        if (m.pickle_as.is_none())
-          throw py::type_error("a NativeModel pickles only as part of a pyedge.Model");
-        return m.pickle_as;
-      });
+      .def_property_readonly("num_threads", &NativeModel::num_threads);
   m.def("kernels", [] {
     py::list result;
     for (const auto& k : pyedge::list_kernels())
