@@ -56,6 +56,9 @@ def run_worker(backend: str, memory_limit_mb: int, libfuzzer_args: list[str]) ->
     # Only what is imported inside this block is instrumented (the TFLite interpreter, native
     # code imported at the first fallback, is not).
     with atheris.instrument_imports(include=["pyedge", "tflite", "flatbuffers"]):
+        import flatbuffers  # noqa: F401  (pyedge imports these two at the first model read,
+        import tflite  # noqa: F401  which would be outside this block: uninstrumented)
+
         import pyedge
         from pyedge.reference import ReferenceBackend
 
