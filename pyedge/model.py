@@ -319,9 +319,10 @@ class Model:
         if self.stateful:
             lines.append("  stateful: state carries from call to call (model.reset_state() clears it)")
         if self.feature_names is not None:
-            names = ", ".join(self.feature_names[:12])
-            more = f", ... ({len(self.feature_names)} features)" if len(self.feature_names) > 12 else ""
-            lines.append(f"  features: {names}{more}")
+            names = self.feature_names
+            shown = ", ".join(names) if len(names) <= 16 else \
+                ", ".join(names[:12]) + f", ... ({len(names)} features)"
+            lines.append(f"  features: {shown}")
         if self.standardization is not None:
             lines.append(f"  preprocessing: (x - mean) / std on {self.standardization[0].size} raw "
                          "features (training statistics, from the file's metadata)")

@@ -178,7 +178,7 @@ def evaluate_file(tflite: str | os.PathLike, data: object, label: str | None = N
     facts = model_facts(tflite, keras_path)
     with staged_folder(out) as staging:  # both files, or neither
         write_confusion_png(staging / names["confusion"], panels, model_classes(model),
-                            f"{tflite.name} on {dataset.source}")
+                            f"{tflite} on {dataset.source}")
         (staging / names["report"]).write_text(
             json.dumps({"evaluation": evaluation, "model": facts}, indent=1) + "\n")
     return evaluation, facts, {key: out / name for key, name in names.items()}

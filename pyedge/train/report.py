@@ -58,8 +58,9 @@ def model_lines(facts: dict) -> list[str]:
 
 
 def _names(names: list[str], shown: int = 12) -> str:
-    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
+    if len(names) <= shown + 4:  # eliding fewer than five names saves nothing
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f", ... ({len(names)} in all)"
 
 
 def training_summary(report: dict, files: dict[str, Path]) -> str:
