@@ -268,7 +268,7 @@ def test_dask_cluster_scores_partitions_like_one_call() -> None:
 def test_dask_local_schedulers_take_model_predict_directly(scheduler: str) -> None:
     # The processes scheduler pickles with cloudpickle; model.predict used to be the C++
     # bound method, whose pybind11 function record does not pickle.
-    import dask.array as da
+    da = pytest.importorskip("dask.array")
 
     model = pyedge.Model(SEED, num_threads=1)
     x = make_inputs(4_000, model.input_shape[1], seed=43)
