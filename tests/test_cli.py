@@ -1,9 +1,15 @@
-"""The `pyedge` command, run in-process, and the NumPy float32 peer of the benchmark.
+"""The `pyedge` command, in-process and (for what a user meets first) in its own process, and
+the NumPy float32 peer of the benchmark.
 
 Output content is checked, never timings: the benchmark here runs with tiny settings.
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,33 +92,38 @@ def test_bad_bench_options_are_one_line_and_exit_code_2(option, capsys):
     assert err.count("\n") == 1 and "must be positive" in err
 
 
-def test_bad_kernel_variable_is_one_line_and_exit_code_2(capsys, monkeypatch):
-    monkeypatch.setenv("PYEDGE_KERNEL", "bogus")
-    for command in (["info", SEED], ["train", "digits", "--epochs", "1"],
-                    ["evaluate", SEED, "digits"], ["demo"]):
-        assert main(command) == 2  # before any work: nothing is trained or written
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "unknown kernel 'bogus'" in err
+def pyedge_command(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    """The installed `pyedge` command in its own process, as a user runs it."""
+    script = Path(sys.executable).with_name("pyedge")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd="/",
+                          env={**os.environ, **environment})
 
 
-def test_kernels_lists_the_valid_names_when_the_kernel_variable_is_bad(capsys, monkeypatch):
+@pytest.mark.parametrize("command", [["info", SEED], ["train", "digits", "--epochs", "1"],
+                                     ["evaluate", SEED, "digits"], ["demo"]])
+def test_bad_kernel_variable_is_one_line_and_exit_code_2(command):
+    result = pyedge_command(*command, PYEDGE_KERNEL="bogus")
+    assert result.returncode == 2 and result.stdout == ""  # before any work: nothing trained
+    assert result.stderr.count("\n") == 1 and "unknown kernel 'bogus'" in result.stderr
+
+
+def test_kernels_lists_the_valid_names_when_the_kernel_variable_is_bad():
     # The command that lists the names must work when PYEDGE_KERNEL holds a bad one.
-    monkeypatch.setenv("PYEDGE_KERNEL", "bogus")
-    assert main(["kernels"]) == 0
-    captured = capsys.readouterr()
-    assert "selected without PYEDGE_KERNEL" in captured.out
-    assert all(k in captured.out for k in ("scalar", "avx2", "neon"))
-    assert "PYEDGE_KERNEL='bogus' is not usable here: unknown kernel 'bogus'" in captured.err
+    result = pyedge_command("kernels", PYEDGE_KERNEL="bogus")
+    assert result.returncode == 0
+    assert "selected without PYEDGE_KERNEL" in result.stdout
+    assert all(k in result.stdout for k in ("scalar", "avx2", "neon"))
+    assert "PYEDGE_KERNEL='bogus' is not usable here: unknown kernel 'bogus'" in result.stderr
 
 
-def test_fallback_bench_compares_with_the_kernels_it_runs(capsys):
+def test_fallback_bench_compares_with_the_kernels_it_runs():
     if bench.litert_module() is None:
         pytest.skip("LiteRT is not installed: no fallback to compare")
-    assert main(["bench", str(fixture_path("unsupported_abs")), "--batch", "8", "--threads", "1",
-                 "--rounds", "1", "--target-ms", "1"]) == 0
-    out = capsys.readouterr().out
+    result = pyedge_command("bench", str(fixture_path("unsupported_abs")), "--batch", "8",
+                            "--threads", "1", "--rounds", "1", "--target-ms", "1")
+    assert result.returncode == 0, result.stderr
     assert ("(pyedge runs this model on ai_edge_litert's reference kernels): yes, bit for bit"
-            in out)
+            in result.stdout)
 
 
 def test_no_subcommand_is_a_usage_error(capsys):
