@@ -253,9 +253,42 @@ def _check_interpreter_aborts(graph: Graph) -> None:
                                "(LiteRT aborts on this)") from None
 
 
+def _check_reshapes(graph: Graph) -> None:
+    """InvalidModel for a RESHAPE whose new shape LiteRT's Prepare refuses (reshape.cc): more
+    than one -1, or not the input's number of values; and one it would divide by zero on (a
+    -1 beside a 0). The new shape is the int32 vector input when there is one, else the
+    options' (TFLite's InvalidShape test: a [2, 2] shape tensor is not used). A shape computed
+    at run time (SHAPE -> PACK, for a dynamic batch) is LiteRT's to check then."""
+    tensors = graph.tensors
+    for op in graph.operators:
+        if op.opcode != "RESHAPE" or not op.inputs:
+            continue
+        shape = tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        if shape is not None and len(shape.shape) == 1 and shape.type_name == "INT32":
+            if shape.data is None:
+                continue
+            target = [int(v) for v in shape.data]
+        else:
+            target = list(op.options["new_shape"])
+            if target == [0]:  # the legacy way to write a scalar
+                target = []
+        elements = math.prod(tensors[op.inputs[0]].shape)
+        known = math.prod(d for d in target if d != -1)
+        what = f"RESHAPE operator {op.index}: new shape {target} for {elements} values"
+        if target.count(-1) > 1:
+            raise InvalidModel(f"{what} has more than one -1 (TFLite refuses this model too)")
+        if -1 in target:
+            if known == 0:
+                raise InvalidModel(f"{what} has a -1 beside a 0 (LiteRT divides by zero on this)")
+            known *= int(elements / known)  # C++ integer division, truncating
+        if known != elements:
+            raise InvalidModel(f"{what} does not hold them (TFLite refuses this model too)")
+
+
 def build_plan(graph: Graph) -> Plan:
     """The native plan of `graph`, or UnsupportedModel listing everything in the way."""
     _check_interpreter_aborts(graph)
+    _check_reshapes(graph)
     problems: list[str] = []
     if graph.subgraph_count != 1:
         problems.append(f"{graph.subgraph_count} subgraphs (only 1 is supported)")

@@ -46,7 +46,8 @@ def _schema() -> SimpleNamespace:
         tflite=tflite, operators=names(tflite.BuiltinOperator), types=names(tflite.TensorType),
         activations=names(tflite.ActivationFunctionType),
         options_types={"FULLY_CONNECTED": tflite.BuiltinOptions.FullyConnectedOptions,
-                       "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions})
+                       "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions,
+                       "RESHAPE": tflite.BuiltinOptions.ReshapeOptions})
 
 
 # No tensor of a model this runtime serves comes near this; a forged shape must not make us
@@ -347,6 +348,7 @@ _ABSENT_OPTIONS: dict[str, dict[str, object]] = {
     "FULLY_CONNECTED": {"activation": "NONE", "weights_format": 0, "keep_num_dims": False,
                         "asymmetric_quantize_inputs": False},
     "SOFTMAX": {"beta": 0.0},
+    "RESHAPE": {"new_shape": ()},  # a scalar, unless a shape tensor says otherwise
 }
 def _options(op: tflite.Operator, opcode: str) -> dict[str, object]:
     schema = _schema()
@@ -366,4 +368,9 @@ def _options(op: tflite.Operator, opcode: str) -> dict[str, object]:
         o = schema.tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)
         return {"beta": float(o.Beta())}
+    if opcode == "RESHAPE":
+        o = schema.tflite.ReshapeOptions()
+        o.Init(table.Bytes, table.Pos)
+        count = _check_length(o.NewShapeLength(), len(table.Bytes), "RESHAPE new_shape")
+        return {"new_shape": tuple(int(o.NewShape(j)) for j in range(count))}
     return {}

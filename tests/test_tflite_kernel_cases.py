@@ -66,11 +66,13 @@ def build_model(case: Case) -> bytes:
         elif case.bias_as_optional:
             inputs.append(-1)  # an omitted optional input
     elif case.op == "RESHAPE":
-        tensors.append(TensorSpec("shape", "INT32", [len(case.new_shape)], buffer=1))
+        shape_shape = case.new_shape_tensor_shape or (len(case.new_shape),)
+        tensors.append(TensorSpec("shape", "INT32", list(shape_shape), buffer=1))
         buffers.append(BufferSpec(np.array(case.new_shape, np.int32).tobytes()))
         inputs.append(2)
     op = OperatorSpec(case.op, inputs, [1], activation=case.activation, beta=case.beta,
-                      keep_num_dims=case.keep_num_dims)
+                      keep_num_dims=case.keep_num_dims,
+                      new_shape=None if case.options_shape is None else list(case.options_shape))
     return build(ModelSpec(tensors=tensors, buffers=buffers, operators=[op], inputs=[0], outputs=[1]))
 
 

@@ -50,6 +50,8 @@ class Case:
     keep_num_dims: bool = False
     beta: float = 1.0  # SOFTMAX
     new_shape: tuple[int, ...] | None = None  # RESHAPE's shape tensor
+    new_shape_tensor_shape: tuple[int, ...] | None = None  # its shape (None: a vector)
+    options_shape: tuple[int, ...] | None = None  # RESHAPE's ReshapeOptions.new_shape
     # The installed LiteRT refuses the model at Prepare: pyedge must refuse it too.
     prepare_fails: bool = False
     # pyedge's plan is meant to run it (False: only through the interpreter, for now).
@@ -286,6 +288,37 @@ RESHAPE = [
          "RESHAPE", (1, 2, 4, 1), (2, 1, 4), (1.0, 0), (1.0, 0), tuple(range(1, 9)),
          tuple(range(1, 9)), check="quantized", tolerance=0, new_shape=(2, 1, -1), native=True,
          note=_RESHAPE_NOTE),
+]
+
+
+# reshape_test.cc (TensorFlow Lite): ReshapeOpModel is typed, and its cases are written for
+# float; a RESHAPE copies the bytes whatever the type, so they are ported as int8 (scale 1, zero
+# point 0: the values stay 1..8), with the shape both as a constant tensor and in the options,
+# as the test's kAsConstantTensor build writes it.
+_TFLITE_RESHAPE_NOTE = "a float test of the typed ReshapeOpModel, as int8 (the bytes are copied)"
+
+
+def _tflite_reshape(test: str, input_shape: tuple[int, ...], output_shape: tuple[int, ...],
+                    shape_data: tuple[int, ...], shape_shape: tuple[int, ...],
+                    prepare_fails: bool = False) -> Case:
+    values = tuple(range(1, math.prod(input_shape) + 1))
+    name = f"VariedShapeSpec/ReshapeOpTest.{test} (kAsConstantTensor, int8)"
+    return Case("tflite", "reshape_test.cc", name,
+                "RESHAPE", input_shape, output_shape, (1.0, 0), (1.0, 0), values, values,
+                check="quantized", tolerance=0, new_shape=shape_data,
+                new_shape_tensor_shape=shape_shape, options_shape=shape_data,
+                prepare_fails=prepare_fails, note=_TFLITE_RESHAPE_NOTE)
+
+
+RESHAPE += [
+    _tflite_reshape("RegularShapes", (1, 2, 4, 1), (2, 2, 2), (2, 2, 2), (3,)),
+    _tflite_reshape("WithStretchDimension", (1, 2, 4, 1), (2, 1, 4), (2, 1, -1), (3,)),
+    # A [2, 2] shape tensor is no vector: the shape comes from the options, flat.
+    _tflite_reshape("InvalidShape", (1, 2, 2), (1, 2, 2, 1), (1, 2, 2, 1), (2, 2)),
+    # EXPECT_DEATH at Prepare: "num_input_elements != num_output_elements", "stretch_dim != -1".
+    _tflite_reshape("MismatchedDimensions", (1, 2, 4, 1), (2, 1), (2, 1), (2,), prepare_fails=True),
+    _tflite_reshape("TooManySpecialDimensions", (1, 2, 4, 1), (2, 4), (-1, -1, 2, 4), (4,),
+                    prepare_fails=True),
 ]
 
 CASES = FULLY_CONNECTED + SOFTMAX + LOGISTIC + TANH + RESHAPE
