@@ -477,6 +477,11 @@ def _fully_connected(op: Operator, tensors: list[Tensor], depth: int, problems: 
                         f"({weights.type_name} {weights.shape})")
         return None
     n, k = weights.data.shape
+    if op.options.get("keep_num_dims") and src.shape and src.shape[-1] != k:
+        # LiteRT's Prepare: with keep_num_dims the weights run along the last dimension.
+        raise InvalidModel(f"FULLY_CONNECTED '{dst.name}' keeps the input's dimensions, but the "
+                           f"input {src.shape} does not end in the weights' depth {k} (TFLite "
+                           "refuses this model too)")
     if fixed and (k < 1 or math.prod(src.shape) % k):  # at the model's only batch
         raise InvalidModel(f"FULLY_CONNECTED '{dst.name}': weights {weights.shape} do not match "
                            f"input {src.shape} (TFLite refuses this model too)")
