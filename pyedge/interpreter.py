@@ -48,12 +48,10 @@ def missing_interpreter_message() -> str:
         package = name.split(".")[0]
         try:
             importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name is not None and error.name.split(".")[0] == package:
-                continue  # not installed: nothing to report
-            failures.append(f"{package_version(package)} is installed but does not import "
-                            f"({type(error).__name__}: {_one_line(error)})")
         except Exception as error:
+            missing = getattr(error, "name", None) or ""
+            if isinstance(error, ModuleNotFoundError) and missing.split(".")[0] == package:
+                continue  # not installed: nothing to report
             failures.append(f"{package_version(package)} is installed but does not import "
                             f"({type(error).__name__}: {_one_line(error)})")
     broken = "; ".join(failures) + "; " if failures else ""
@@ -82,14 +80,15 @@ def package_version(package: str) -> str:
     return package
 
 
-def _check_tensor_bytes(interpreter, rows: int) -> None:
+def _check_tensor_bytes(interpreter, rows: int, constant_bytes: int) -> None:
     """The reader bounds the tensors' bytes by the shapes the file declares; the interpreter
     computes its own (a RESHAPE or a FULLY_CONNECTED can move a row's values into the batch
     dimension, found by tools/fuzz_loader.py), so its tensors are bounded again, as allocated,
-    before anything runs: a forged file must not make a predict allocate gigabytes."""
+    before anything runs: a forged file must not make a predict allocate gigabytes. The
+    constants (weights) are allowed what the file holds, `constant_bytes`."""
     total = sum(int(np.prod(t["shape"], dtype=np.int64)) * np.dtype(t["dtype"]).itemsize
                 for t in interpreter.get_tensor_details() if len(t["shape"]))
-    if total > rows * MAX_ACTIVATION_BYTES:
+    if total > rows * MAX_ACTIVATION_BYTES + constant_bytes:
         raise ValueError(f"its tensors take {total:,} bytes for {rows} rows as the interpreter "
                          f"sizes them (more than {MAX_ACTIVATION_BYTES:,} per row)")
 
@@ -184,7 +183,7 @@ class InterpreterBackend:
             interpreter.allocate_tensors()
             self._local.rows = x.shape[0]
         if check_size:
-            _check_tensor_bytes(interpreter, x.shape[0])
+            _check_tensor_bytes(interpreter, x.shape[0], len(self._content))
         interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
         interpreter.invoke()
         y = interpreter.get_tensor(out["index"])

@@ -168,10 +168,11 @@ def test_tensors_the_interpreter_sizes_beyond_the_budget_are_refused() -> None:
             return [{"shape": np.array([2, 12]), "dtype": np.int8},
                     {"shape": self.shape, "dtype": np.float32}, {"shape": np.array([]), "dtype": np.int8}]
 
-    _check_tensor_bytes(Allocated(1000), rows=2)
+    _check_tensor_bytes(Allocated(1000), rows=2, constant_bytes=0)
     too_many = 2 * MAX_ACTIVATION_BYTES // 12 + 1
     with pytest.raises(ValueError, match=r"its tensors take [\d,]+ bytes for 2 rows as the interpreter"):
-        _check_tensor_bytes(Allocated(too_many), rows=2)
+        _check_tensor_bytes(Allocated(too_many), rows=2, constant_bytes=0)
+    _check_tensor_bytes(Allocated(too_many), rows=2, constant_bytes=12 * too_many)  # weights
 
 
 @pytest.mark.parametrize("dtype", ["INT8", "UINT8", "INT16"])
