@@ -100,8 +100,14 @@ def test_interpreter_backend_matches_native_on_supported_models() -> None:
 
 
 def test_no_interpreter_installed_is_a_clear_error(monkeypatch) -> None:
+    import re
+
+    from pyedge.interpreter import install_hint
+
     monkeypatch.setattr(model_module, "find_interpreter", lambda: None)
-    with pytest.raises(RuntimeError, match=r"unsupported op ABS.*pip install \"pyedge\[litert\]\""):
+    # The hint is the platform's: ai-edge-litert where it has wheels, else tflite-runtime.
+    with pytest.raises(RuntimeError, match=r"unsupported op ABS\. No TFLite interpreter is installed "
+                                           rf".*works with NumPy .*: {re.escape(install_hint())}$"):
         pyedge.Model(fixture_path("unsupported_abs"))
     # A supported model still runs natively, and the NumPy reference is the last resort.
     monkeypatch.setattr(model_module, "_core", lambda: ImportError("no extension"))
