@@ -80,6 +80,26 @@ def package_version(package: str) -> str:
     return package
 
 
+# LiteRT's reference int8 SOFTMAX aborts the process (TFLITE_CHECK in its reciprocal) when the
+# sum of a row's exps reaches 2^28 in Q12.19: a row of 512 or more values tied at the maximum
+# (found by tools/fuzz_models.py; zero rows are such rows). pyedge's native kernel writes
+# -128 there; on the interpreter, only a shorter axis is safe.
+MAX_REFERENCE_SOFTMAX_AXIS = 511
+
+
+def check_reference_softmax_rows(graph) -> None:
+    """ValueError for a model whose SOFTMAX LiteRT's reference kernel could abort on, for the
+    interpreter fallback (data-dependent: a row of >= 512 equal values)."""
+    for op in graph.operators:
+        if op.opcode != "SOFTMAX" or not op.inputs or op.inputs[0] < 0:
+            continue
+        x = graph.tensors[op.inputs[0]]
+        if x.type_name in ("INT8", "UINT8") and x.shape and x.shape[-1] > MAX_REFERENCE_SOFTMAX_AXIS:
+            raise ValueError(f"SOFTMAX operator {op.index} over rows of {x.shape[-1]} values would "
+                             "run on LiteRT's reference kernel, which aborts the process on a row "
+                             f"of more than {MAX_REFERENCE_SOFTMAX_AXIS} equal values")
+
+
 def _check_tensor_bytes(interpreter, rows: int, constant_bytes: int) -> None:
     """The reader bounds the tensors' bytes by the shapes the file declares; the interpreter
     computes its own (a RESHAPE or a FULLY_CONNECTED can move a row's values into the batch

@@ -8,7 +8,12 @@ import os
 import numpy as np
 
 from ._inputs import as_batch, is_table, table_rows
-from .interpreter import InterpreterBackend, find_interpreter, missing_interpreter_message
+from .interpreter import (
+    InterpreterBackend,
+    check_reference_softmax_rows,
+    find_interpreter,
+    missing_interpreter_message,
+)
 from .metadata import METADATA_NAME, PyedgeMetadata, parse_metadata
 from .plan import InvalidModel, Plan, UnsupportedModel, build_plan, fixed_batch
 from .reference import ReferenceBackend
@@ -148,6 +153,7 @@ class Model:
                                f"installed to run it instead: {missing_interpreter_message()}")
         module, interpreter_class = found
         try:
+            check_reference_softmax_rows(self.graph)
             self._backend = InterpreterBackend(
                 self._content, interpreter_class, num_threads, fixed_batch(self._graph_input),
                 stateful=self.stateful)

@@ -197,3 +197,26 @@ def test_an_unscaled_quantized_input_takes_rows_of_its_own_dtype(dtype: str) -> 
     np.testing.assert_array_equal(model.predict(rows), rows.astype(np.float32))
     with pytest.raises(ValueError, match=f"input has no quantization scale: give {dtype.lower()} rows"):
         model.predict(rows.astype(np.float32))
+
+
+def test_a_softmax_the_reference_kernel_could_abort_on_is_not_given_to_it() -> None:
+    # Found by tools/fuzz_models.py: LiteRT's reference SOFTMAX aborts the process on a row of
+    # 512 or more equal values (zero rows, the load-time probe, are such rows). Natively pyedge
+    # runs it; on the interpreter it is refused up front.
+    from tflite_builder import BufferSpec, build, small_mlp
+
+    spec = small_mlp()
+    units = 600
+    spec.tensors[2].shape, spec.tensors[2].scales = [units, 4], [0.01]
+    spec.tensors[2].zero_points = [0]
+    spec.tensors[3].shape, spec.tensors[3].scales, spec.tensors[3].zero_points = [units], [0.0005], [0]
+    spec.tensors[4].shape = spec.tensors[5].shape = spec.tensors[6].shape = [1, units]
+    spec.buffers[1] = BufferSpec(np.ones((units, 4), np.int8).tobytes())
+    spec.buffers[2] = BufferSpec(np.zeros(units, np.int32).tobytes())
+    content = build(spec)
+    assert pyedge.Model(content).backend.startswith("native")
+    if pyedge.interpreter.find_interpreter() is None:
+        return
+    with pytest.raises(ValueError, match=r"SOFTMAX operator 2 over rows of 600 values would run on "
+                                         r"LiteRT's reference kernel, which aborts the process"):
+        pyedge.Model(content, backend="interpreter")
