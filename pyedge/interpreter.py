@@ -199,8 +199,15 @@ class InterpreterBackend:
         interpreter = self._interpreter()
         detail, out = self.input_detail, self.output_detail
         if self.batch is None and self._local.rows != x.shape[0]:
-            interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
-            interpreter.allocate_tensors()
+            try:
+                interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
+                interpreter.allocate_tensors()
+            except RuntimeError as error:
+                # A model can be valid at some batches only (a RESHAPE to a fixed shape after
+                # a FULLY_CONNECTED that flattens its input, found by tools/fuzz_models.py).
+                self._local.interpreter = None  # a failed Prepare leaves it half-allocated
+                raise ValueError(f"this model cannot run a batch of {x.shape[0]} rows: the "
+                                 f"TFLite interpreter refuses it: {_one_line(error)}") from None
             self._local.rows = x.shape[0]
         if check_size:
             _check_tensor_bytes(interpreter, x.shape[0], len(self._content))

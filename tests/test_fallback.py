@@ -220,3 +220,29 @@ def test_a_softmax_the_reference_kernel_could_abort_on_is_not_given_to_it() -> N
     with pytest.raises(ValueError, match=r"SOFTMAX operator 2 over rows of 600 values would run on "
                                          r"LiteRT's reference kernel, which aborts the process"):
         pyedge.Model(content, backend="interpreter")
+
+
+def test_a_batch_the_interpreter_refuses_is_a_value_error_naming_the_batch() -> None:
+    # Found by tools/fuzz_models.py: a FULLY_CONNECTED of depth 2 on rows of 3 values (TFLite
+    # flattens to [-1, 2], the native plan refuses it) then a RESHAPE to rows of 3 is valid at
+    # the declared batch of 2 (6 values) and not at 3 (8 values): LiteRT refuses that batch at Prepare.
+    pytest.importorskip("ai_edge_litert")
+    from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build
+
+    q = {"scales": [0.1], "zero_points": [0]}
+    spec = ModelSpec(
+        tensors=[TensorSpec("x", "INT8", [2, 3], shape_signature=[-1, 3], **q),
+                 TensorSpec("w", "INT8", [2, 2], buffer=1, scales=[0.1], zero_points=[0]),
+                 TensorSpec("fc", "INT8", [3, 2], shape_signature=[-1, 2], **q),
+                 TensorSpec("y", "INT8", [2, 3], shape_signature=[-1, 3], **q)],
+        buffers=[BufferSpec(), BufferSpec(np.ones((2, 2), np.int8).tobytes())],
+        operators=[OperatorSpec("FULLY_CONNECTED", [0, 1, -1], [2]),
+                   OperatorSpec("RESHAPE", [2], [3], new_shape=[-1, 3])],
+        inputs=[0], outputs=[3])
+    model = pyedge.Model(build(spec))
+    assert model.backend.startswith("interpreter")
+    assert model.predict(np.ones((2, 3), np.int8)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"cannot run a batch of 3 rows: the TFLite interpreter "
+                                         r"refuses it: .*RESHAPE"):
+        model.predict(np.ones((3, 3), np.int8))
+    assert model.predict(np.ones((4, 3), np.int8)).shape == (4, 3)  # and it still runs after

@@ -53,6 +53,7 @@ import tflite_builder as tb  # noqa: E402
 DEFAULT_SAVE = ROOT / "build" / "fuzz-models" / "findings"
 MAX_ROW = 300  # values per row of any tensor
 MAX_MACS = 40_000  # per model row, so that a model runs in well under a millisecond
+MAX_VALUES = 4_096  # per model row of any tensor, counting the rows a flattening FC makes
 MAX_BATCH = 17
 PREFIX = "@@fuzz "  # marks the worker's result lines among whatever else reaches its stdout
 # LiteRT refuses the last two on int8: pyedge must raise ValueError, not crash.
@@ -184,14 +185,17 @@ def add_fully_connected(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     mode = rng.choice(["row", "keep", "flatten"], p=[.55, .25, .2])
     keep = mode == "keep"
     k = {"row": x.depth, "keep": x.row[-1]}.get(mode, 0)
-    if mode == "flatten":
-        divisors = [d for d in range(1, x.depth + 1) if x.depth % d == 0]
+    if mode == "flatten":  # (a depth that keeps the rows it makes within bounds)
+        divisors = [d for d in range(1, x.depth + 1)
+                    if x.depth % d == 0 and x.lead * (x.depth // d) <= MAX_VALUES]
         k = int(rng.choice(divisors))
     invalid = ""
     if rng.random() < 0.01 and x.depth > 2:  # a depth that does not divide the row: refused
         k, invalid = int(rng.integers(2, x.depth)), " depth-not-dividing"
         keep = False
-    n = random_size(rng, max(1, min(MAX_ROW, MAX_MACS // max(1, k * max(1, x.depth // k)))))
+    lead = x.lead if keep else x.lead * x.depth // k if x.depth % k == 0 else x.lead
+    lead_rows = lead * (math.prod(x.row[:-1]) if keep else 1)  # rows of k the FC multiplies
+    n = random_size(rng, max(1, min(MAX_ROW, MAX_MACS // (lead_rows * k), MAX_VALUES // lead_rows)))
     per_channel = rng.random() < 0.6
     w_scales = [log_uniform(rng, 1e-5, 1.0) for _ in range(n if per_channel else 1)]
     if rng.random() < 0.1:
@@ -216,7 +220,6 @@ def add_fully_connected(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     if rng.random() < 0.005:
         out_scale, activation = 1e-10, "RELU6"  # the activation bound overflows int32
     row = (*x.row[:-1], n) if keep else (n,)
-    lead = x.lead if keep else x.lead * x.depth // k if x.depth % k == 0 else x.lead
     y = w.activation(lead, row, out_scale, random_zero_point(rng))
     note = (f"FC[{n}x{k}{' per-channel' if per_channel else ''} {activation} {bias_note}"
             f"{' keep_num_dims' if keep else ''}{' flattens' if lead != x.lead else ''}{invalid}]")
@@ -490,7 +493,7 @@ def check_model(content: bytes, batches: list[np.ndarray], kernels: list[str],
     try:
         lite = run_litert(content, batches, keep_tensors=not quick)
     except LiteRTRefuses as refusal:
-        return check_refusal(content, str(refusal), rows)
+        return check_refusal(content, batches, str(refusal))
     try:
         auto = new_model(content, "auto", None)
     except ValueError as error:
@@ -554,8 +557,9 @@ def check_fallback(content: bytes, batches: list[np.ndarray], auto, lite: LiteRT
     return outcome
 
 
-def check_refusal(content: bytes, reason: str, rows: int) -> Outcome:
-    """LiteRT refuses the model: pyedge must raise ValueError, nothing else."""
+def check_refusal(content: bytes, batches: list[np.ndarray], reason: str) -> Outcome:
+    """LiteRT refuses the model (or a batch of it): pyedge must raise ValueError, nothing else."""
+    rows = sum(len(x) for x in batches)
     try:
         model = new_model(content, "auto", None)
     except ValueError:
@@ -563,6 +567,15 @@ def check_refusal(content: bytes, reason: str, rows: int) -> Outcome:
     except Exception as error:
         return Outcome("error", rows=rows, cause=f"{type(error).__name__} (not ValueError) on a model "
                        f"LiteRT refuses: {normalized(str(error))}", detail=f"{type(error).__name__}: {error}")
+    try:  # a model valid at some batches only: LiteRT refused one of these, so must pyedge
+        for x in batches:
+            model.predict(x)
+    except ValueError:
+        return Outcome("refused", rows=rows)
+    except Exception as error:
+        return Outcome("error", rows=rows, cause=f"{type(error).__name__} (not ValueError) on a "
+                       f"batch LiteRT refuses: {normalized(str(error))}",
+                       detail=f"{type(error).__name__}: {error}")
     return Outcome("native" if model.backend.startswith("native") else "fallback", rows=rows,
                    cause=f"loads a model LiteRT refuses ({normalized(reason)})",
                    detail=f"backend {model.backend}; LiteRT: {reason}")
