@@ -1,8 +1,8 @@
-"""Reads a .tflite flatbuffer (parsed by the `tflite` package) into plain Python objects.
+"""Reads a .tflite flatbuffer (with pyedge/flatbuffer.py; the `tflite` package gives the
+schema's enums) into plain Python objects.
 
-Every malformed input ends in a ValueError that says what is wrong: the flatbuffer library
-itself raises assorted errors (struct.error, IndexError, ...) on truncated or forged data,
-and sizes read from the file are checked against the file before anything is allocated.
+Every malformed input ends in a ValueError that says what is wrong: every offset and size read
+from the file is checked against the file before anything is read or allocated.
 
 The checks cover every subgraph, not only the one pyedge runs, because a model the native
 plan cannot run goes to a TFLite interpreter as it is, and TFLite trusts its input: it reads
@@ -20,12 +20,10 @@ import functools
 import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import tflite
+from .flatbuffer import Table
 
 _DTYPES = {"FLOAT32": np.dtype(np.float32), "FLOAT16": np.dtype(np.float16),
            "INT32": np.dtype(np.int32), "UINT8": np.dtype(np.uint8), "INT64": np.dtype(np.int64),
@@ -35,7 +33,7 @@ _DTYPES = {"FLOAT32": np.dtype(np.float32), "FLOAT16": np.dtype(np.float16),
 
 @functools.cache
 def _schema() -> SimpleNamespace:
-    """The `tflite` parser and its enums by number, imported at the first model read (the
+    """The schema's enums by number, from the `tflite` package, imported at the first model read (the
     package imports every schema table it has: ~30 ms that `import pyedge` need not pay)."""
     import tflite
 
@@ -43,7 +41,7 @@ def _schema() -> SimpleNamespace:
         return {v: k for k, v in vars(enum).items() if not k.startswith("_")}
 
     return SimpleNamespace(
-        tflite=tflite, operators=names(tflite.BuiltinOperator), types=names(tflite.TensorType),
+        operators=names(tflite.BuiltinOperator), types=names(tflite.TensorType),
         activations=names(tflite.ActivationFunctionType),
         options_types={"FULLY_CONNECTED": tflite.BuiltinOptions.FullyConnectedOptions,
                        "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions,
@@ -116,85 +114,61 @@ def read_model(data: bytes, source: str = "model") -> Graph:
         ) from None
 
 
-def _builtin_code(code: tflite.OperatorCode) -> int:
+def _builtin_code(code: Table) -> int:
     """The operator as LiteRT reads it: max(builtin_code, deprecated_builtin_code) of the raw
-    fields (schema_utils.cc, GetBuiltinCode). The `tflite` package's BuiltinCode() returns the
-    deprecated field instead whenever builtin_code < 127, so a file whose two fields disagree
-    (found by tools/fuzz_loader.py: builtin_code FULLY_CONNECTED, deprecated absent) read as
-    ADD here and as FULLY_CONNECTED in LiteRT; so the raw field is read from the table."""
-    import flatbuffers
-
-    slot = code._tab.Offset(10)  # builtin_code: the schema's 4th field, int32
-    raw = code._tab.Get(flatbuffers.number_types.Int32Flags, slot + code._tab.Pos) if slot else 0
-    return max(raw, code.DeprecatedBuiltinCode())
-
-
-def _check_length(n: int, size: int, what: str) -> int:
-    # Every vector element takes at least one byte of the file, so a longer vector is forged.
-    if n < 0 or n > size:
-        raise ValueError(f"{what} claims {n} entries in a {size}-byte file")
-    return n
+    fields (schema_utils.cc, GetBuiltinCode). (The `tflite` package's BuiltinCode() returns the
+    deprecated field instead whenever builtin_code < 127: a file whose two fields disagree,
+    found by tools/fuzz_loader.py, read as ADD that way and as FULLY_CONNECTED in LiteRT.)"""
+    return max(int(code.scalar(3, "i32")), int(code.scalar(0, "i8")))
 
 
 def _read(data: bytes) -> Graph:
-    size = len(data)
-    root = int.from_bytes(data[0:4], "little")
-    if root + 4 > size:
-        raise ValueError("root table offset points outside the file")
     schema = _schema()
-    model = schema.tflite.Model.GetRootAs(data, 0)
-    n_subgraphs = _check_length(model.SubgraphsLength(), size, "subgraph list")
-    if n_subgraphs < 1:
+    model = Table.root(data)  # Model: operator_codes 1, subgraphs 2, description 3, buffers 4,
+    subgraph_tables = model.tables(2)  # metadata 6, signature_defs 7
+    if not subgraph_tables:
         raise ValueError("the model has no subgraph")
-    buffers = [_buffer_bytes(model, i, data) for i in
-               range(_check_length(model.BuffersLength(), size, "buffer list"))]
+    buffers = [_buffer_bytes(buffer, i, data) for i, buffer in enumerate(model.tables(4))]
     opcodes = []
-    for i in range(_check_length(model.OperatorCodesLength(), size, "operator code list")):
-        code = model.OperatorCodes(i)
+    for code in model.tables(1):  # OperatorCode: custom_code 1
         builtin = _builtin_code(code)
         name = schema.operators.get(builtin, f"UNKNOWN_{builtin}")
         if name == "CUSTOM":
-            name = "CUSTOM:" + (code.CustomCode() or b"").decode("utf-8", "replace")
+            name = "CUSTOM:" + code.bytes(1).decode("utf-8", "replace")
         opcodes.append(name)
     metadata = {}
-    for i in range(_check_length(model.MetadataLength(), size, "metadata list")):
-        entry = model.Metadata(i)
-        index = entry.Buffer()
+    for i, entry in enumerate(model.tables(6)):  # Metadata: name 0, buffer 1
+        index = int(entry.scalar(1, "u32"))
         if not 0 <= index < len(buffers):
             raise ValueError(f"metadata entry {i} points at missing buffer {index}")
-        metadata[(entry.Name() or b"").decode("utf-8", "replace")] = buffers[index]
+        metadata[entry.bytes(0).decode("utf-8", "replace")] = buffers[index]
 
     # Every subgraph is checked (an interpreter would run them all); pyedge runs the first.
-    subgraphs = [_subgraph(model.Subgraphs(s), s, buffers, opcodes, size) for s in range(n_subgraphs)]
-    _check_signatures(model, [len(tensors) for tensors, _, _, _ in subgraphs], size)
+    subgraphs = [_subgraph(table, s, buffers, opcodes) for s, table in enumerate(subgraph_tables)]
+    _check_signatures(model, [len(tensors) for tensors, _, _, _ in subgraphs])
     tensors, operators, inputs, outputs = subgraphs[0]
-    description = (model.Description() or b"").decode("utf-8", "replace")
-    return Graph(tensors, operators, inputs, outputs, n_subgraphs, metadata, description)
+    description = model.bytes(3).decode("utf-8", "replace")
+    return Graph(tensors, operators, inputs, outputs, len(subgraphs), metadata, description)
 
 
-def _subgraph(subgraph: tflite.SubGraph, s: int, buffers: list[bytes], opcodes: list[str],
-              size: int) -> tuple[list[Tensor], list[Operator], list[int], list[int]]:
+def _subgraph(subgraph: Table, s: int, buffers: list[bytes], opcodes: list[str]
+              ) -> tuple[list[Tensor], list[Operator], list[int], list[int]]:
     where = f"subgraph {s}: " if s else ""
-    try:
-        tensors = [_tensor(subgraph.Tensors(i), i, buffers) for i in
-                   range(_check_length(subgraph.TensorsLength(), size, "tensor list"))]
+    try:  # SubGraph: tensors 0, inputs 1, outputs 2, operators 3
+        tensors = [_tensor(t, i, buffers) for i, t in enumerate(subgraph.tables(0))]
         operators = []
-        for i in range(_check_length(subgraph.OperatorsLength(), size, "operator list")):
-            op = subgraph.Operators(i)
-            index = op.OpcodeIndex()
+        # Operator: opcode_index 0, inputs 1, outputs 2
+        for i, op in enumerate(subgraph.tables(3)):
+            index = int(op.scalar(0, "u32"))
             if not 0 <= index < len(opcodes):
                 raise ValueError(f"operator {i} uses missing operator code {index}")
             # -1 marks an omitted optional input; an output or a graph input/output is never one.
-            inputs = _indices(op.InputsAsNumpy(), op.InputsLength(), len(tensors),
-                              f"operator {i} input", optional=True)
-            outputs = _indices(op.OutputsAsNumpy(), op.OutputsLength(), len(tensors),
-                               f"operator {i} output")
+            inputs = _indices(op.ints(1), len(tensors), f"operator {i} input", optional=True)
+            outputs = _indices(op.ints(2), len(tensors), f"operator {i} output")
             operators.append(Operator(i, opcodes[index], inputs, outputs,
                                       _options(op, opcodes[index])))
-        inputs = _indices(subgraph.InputsAsNumpy(), subgraph.InputsLength(), len(tensors),
-                          "graph input")
-        outputs = _indices(subgraph.OutputsAsNumpy(), subgraph.OutputsLength(), len(tensors),
-                           "graph output")
+        inputs = _indices(subgraph.ints(1), len(tensors), "graph input")
+        outputs = _indices(subgraph.ints(2), len(tensors), "graph output")
         _check_execution_order(tensors, operators, inputs, outputs)
         _check_activation_bytes(tensors)
     except ValueError as error:
@@ -202,16 +176,13 @@ def _subgraph(subgraph: tflite.SubGraph, s: int, buffers: list[bytes], opcodes: 
     return tensors, operators, inputs, outputs
 
 
-def _indices(array: object, length: int, n_tensors: int, what: str,
-             optional: bool = False) -> list[int]:
-    if length == 0:
-        return []
-    values = [int(v) for v in np.asarray(array).reshape(-1)]
+def _indices(values: tuple[int, ...], n_tensors: int, what: str, optional: bool = False
+             ) -> list[int]:
     lowest = -1 if optional else 0
     for v in values:
         if not lowest <= v < n_tensors:
             raise ValueError(f"{what} refers to tensor {v}, but there are {n_tensors}")
-    return values
+    return list(values)
 
 
 def _check_execution_order(tensors: list[Tensor], operators: list[Operator], inputs: list[int],
@@ -248,44 +219,35 @@ def _check_activation_bytes(tensors: list[Tensor]) -> None:
                          f"{MAX_ACTIVATION_BYTES:,}): their shapes are forged or far too large")
 
 
-def _check_signatures(model: tflite.Model, tensor_counts: list[int], size: int) -> None:
-    for i in range(_check_length(model.SignatureDefsLength(), size, "signature list")):
-        signature = model.SignatureDefs(i)
-        s = signature.SubgraphIndex()
+def _check_signatures(model: Table, tensor_counts: list[int]) -> None:
+    # SignatureDef: inputs 0, outputs 1, subgraph_index 4; TensorMap: tensor_index 1
+    for i, signature in enumerate(model.tables(7)):
+        s = int(signature.scalar(4, "u32"))
         if not 0 <= s < len(tensor_counts):
             raise ValueError(f"signature {i} refers to missing subgraph {s}")
-        maps = [signature.Inputs(j) for j in
-                range(_check_length(signature.InputsLength(), size, "signature inputs"))]
-        maps += [signature.Outputs(j) for j in
-                 range(_check_length(signature.OutputsLength(), size, "signature outputs"))]
-        for tensor_map in maps:
-            if not 0 <= tensor_map.TensorIndex() < tensor_counts[s]:
-                raise ValueError(f"signature {i} refers to tensor {tensor_map.TensorIndex()}, but "
+        for tensor_map in signature.tables(0) + signature.tables(1):
+            index = int(tensor_map.scalar(1, "u32"))
+            if not 0 <= index < tensor_counts[s]:
+                raise ValueError(f"signature {i} refers to tensor {index}, but "
                                  f"subgraph {s} has {tensor_counts[s]}")
 
 
-def _buffer_bytes(model: tflite.Model, i: int, data: bytes) -> bytes:
-    buffer = model.Buffers(i)
-    offset, length = buffer.Offset(), buffer.Size()
+def _buffer_bytes(buffer: Table, i: int, data: bytes) -> bytes:
+    offset, length = int(buffer.scalar(1, "u64")), int(buffer.scalar(2, "u64"))  # Buffer: data 0
     if offset > 1:  # large models keep their buffers after the flatbuffer, addressed by offset
         if offset + length > len(data):
             raise ValueError(f"buffer {i} ({length} bytes at {offset}) lies outside the file")
         return bytes(data[offset:offset + length])
-    n = _check_length(buffer.DataLength(), len(data), f"buffer {i}")
-    if n == 0:
-        return b""
-    raw = buffer.DataAsNumpy()
-    if raw.size != n:
-        raise ValueError(f"buffer {i} is truncated")
-    return raw.tobytes()
+    return buffer.bytes(0)
 
 
-def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
-    name = (t.Name() or b"").decode("utf-8", "replace")
-    type_name = _schema().types.get(t.Type(), f"UNKNOWN_{t.Type()}")
-    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-    signature = (tuple(int(d) for d in t.ShapeSignatureAsNumpy())
-                 if t.ShapeSignatureLength() else shape)
+def _tensor(t: Table, index: int, buffers: list[bytes]) -> Tensor:
+    # Tensor: shape 0, type 1, buffer 2, name 3, quantization 4, is_variable 5, shape_signature 7
+    name = t.bytes(3).decode("utf-8", "replace")
+    type_code = int(t.scalar(1, "i8"))
+    type_name = _schema().types.get(type_code, f"UNKNOWN_{type_code}")
+    shape = t.ints(0)
+    signature = t.ints(7) or shape
     if any(d < 0 for d in shape) or math.prod(shape) > MAX_TENSOR_ELEMENTS:
         raise ValueError(f"tensor {index} '{name}' has an invalid shape {shape}")
     # The converter writes the shape with 1 where a dimension is dynamic and -1 there in the
@@ -295,15 +257,15 @@ def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
         raise ValueError(f"tensor {index} '{name}' has shape {shape} but shape signature "
                          f"{signature} (each dimension must match, or be -1 where dynamic)")
     scales, zero_points, dimension = np.zeros(0, np.float32), np.zeros(0, np.int64), 0
-    q = t.Quantization()
-    if q is not None and q.ScaleLength():
-        scales = np.asarray(q.ScaleAsNumpy(), dtype=np.float32).reshape(-1)
-        zero_points = (np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64).reshape(-1)
-                       if q.ZeroPointLength() else np.zeros(scales.size, np.int64))
-        dimension = int(q.QuantizedDimension())
+    q = t.table(4)  # QuantizationParameters: scale 2, zero_point 3, quantized_dimension 6
+    if q is not None and q.length(2):
+        scales = q.numbers(2, "<f4").astype(np.float32, copy=False)
+        zero_points = (q.numbers(3, "<i8").astype(np.int64, copy=False) if q.length(3)
+                       else np.zeros(scales.size, np.int64))
+        dimension = int(q.scalar(6, "i32"))
         _check_quantization(index, name, type_name, shape, scales, zero_points, dimension)
     data = None
-    buffer_index = t.Buffer()
+    buffer_index = int(t.scalar(2, "u32"))
     if not 0 <= buffer_index < max(len(buffers), 1):
         raise ValueError(f"tensor {index} '{name}' points at missing buffer {buffer_index}")
     raw = buffers[buffer_index] if buffers else b""
@@ -317,20 +279,21 @@ def _tensor(t: tflite.Tensor, index: int, buffers: list[bytes]) -> Tensor:
                              f"{len(raw)}")
         data = np.frombuffer(raw, dtype=dtype).reshape(shape)
     return Tensor(index, name, type_name, shape, signature, scales, zero_points, dimension, data,
-                  bool(t.IsVariable()))
+                  bool(t.scalar(5, "bool")))
 
 
 def _check_quantization(index: int, name: str, type_name: str, shape: tuple[int, ...],
                         scales: np.ndarray, zero_points: np.ndarray, dimension: int) -> None:
     what = f"tensor {index} '{name}'"
-    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+    # (Python over the lists: faster than NumPy's reductions for the few values of a tensor.)
+    if not all(0 < s < math.inf for s in scales.tolist()):  # (NaN fails both comparisons)
         raise ValueError(f"{what} has quantization scales that are not positive and finite: "
                          f"{scales[:8].tolist()}")
     if zero_points.size != scales.size:
         raise ValueError(f"{what} has {scales.size} quantization scales and {zero_points.size} "
                          "zero points")
     low, high = _ZERO_POINT_RANGES.get(type_name, (-(2**63), 2**63 - 1))
-    if np.any(zero_points < low) or np.any(zero_points > high):
+    if not all(low <= z <= high for z in zero_points.tolist()):
         raise ValueError(f"{what} of type {type_name} has zero points outside [{low}, {high}]: "
                          f"{zero_points[:8].tolist()}")
     # Kernels read one scale per index along the quantized dimension.
@@ -350,27 +313,22 @@ _ABSENT_OPTIONS: dict[str, dict[str, object]] = {
     "SOFTMAX": {"beta": 0.0},
     "RESHAPE": {"new_shape": ()},  # a scalar, unless a shape tensor says otherwise
 }
-def _options(op: tflite.Operator, opcode: str) -> dict[str, object]:
-    schema = _schema()
-    table = op.BuiltinOptions()
-    if table is None or op.BuiltinOptionsType() != schema.options_types.get(opcode):
+def _options(op: Table, opcode: str) -> dict[str, object]:
+    # Operator: builtin_options_type 3, builtin_options 4
+    table = op.table(4)
+    if table is None or op.scalar(3, "u8") != _schema().options_types.get(opcode):
         return dict(_ABSENT_OPTIONS.get(opcode, {}))
     if opcode == "FULLY_CONNECTED":
-        o = schema.tflite.FullyConnectedOptions()
-        o.Init(table.Bytes, table.Pos)
+        # FullyConnectedOptions: fused_activation_function 0, weights_format 1,
+        # keep_num_dims 2, asymmetric_quantize_inputs 3
         return {
-            "activation": schema.activations.get(o.FusedActivationFunction(), "UNKNOWN"),
-            "weights_format": int(o.WeightsFormat()),
-            "keep_num_dims": bool(o.KeepNumDims()),
-            "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
+            "activation": _schema().activations.get(table.scalar(0, "i8"), "UNKNOWN"),
+            "weights_format": int(table.scalar(1, "i8")),
+            "keep_num_dims": bool(table.scalar(2, "bool")),
+            "asymmetric_quantize_inputs": bool(table.scalar(3, "bool")),
         }
     if opcode == "SOFTMAX":
-        o = schema.tflite.SoftmaxOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"beta": float(o.Beta())}
+        return {"beta": float(table.scalar(0, "f32"))}  # SoftmaxOptions: beta 0
     if opcode == "RESHAPE":
-        o = schema.tflite.ReshapeOptions()
-        o.Init(table.Bytes, table.Pos)
-        count = _check_length(o.NewShapeLength(), len(table.Bytes), "RESHAPE new_shape")
-        return {"new_shape": tuple(int(o.NewShape(j)) for j in range(count))}
+        return {"new_shape": table.ints(0)}  # ReshapeOptions: new_shape 0
     return {}
