@@ -82,22 +82,23 @@ def package_version(package: str) -> str:
 
 # LiteRT's reference int8 SOFTMAX aborts the process (TFLITE_CHECK in its reciprocal) when the
 # sum of a row's exps reaches 2^28 in Q12.19: a row of 512 or more values tied at the maximum
-# (found by tools/fuzz_models.py; zero rows are such rows). pyedge's native kernel writes
-# -128 there; on the interpreter, only a shorter axis is safe.
+# (found by tools/fuzz_models.py; zero rows are such rows). Its builtin (optimized) SOFTMAX does
+# not; pyedge's native kernel writes -128 there.
 MAX_REFERENCE_SOFTMAX_AXIS = 511
 
 
-def check_reference_softmax_rows(graph) -> None:
-    """ValueError for a model whose SOFTMAX LiteRT's reference kernel could abort on, for the
-    interpreter fallback (data-dependent: a row of >= 512 equal values)."""
+def reference_softmax_may_abort(graph) -> str:
+    """Why LiteRT's reference kernels could abort the process on this model (data-dependent: a
+    SOFTMAX row of >= 512 equal values), '' when they cannot. Such a model runs on LiteRT's
+    builtin kernels instead: what LiteRT runs by default, without its XNNPACK delegate."""
     for op in graph.operators:
         if op.opcode != "SOFTMAX" or not op.inputs or op.inputs[0] < 0:
             continue
         x = graph.tensors[op.inputs[0]]
         if x.type_name in ("INT8", "UINT8") and x.shape and x.shape[-1] > MAX_REFERENCE_SOFTMAX_AXIS:
-            raise ValueError(f"SOFTMAX operator {op.index} over rows of {x.shape[-1]} values would "
-                             "run on LiteRT's reference kernel, which aborts the process on a row "
-                             f"of more than {MAX_REFERENCE_SOFTMAX_AXIS} equal values")
+            return (f"the reference SOFTMAX (operator {op.index}, rows of {x.shape[-1]} values) "
+                    f"aborts the process on a row of more than {MAX_REFERENCE_SOFTMAX_AXIS} equal values")
+    return ""
 
 
 def _check_tensor_bytes(interpreter, rows: int, constant_bytes: int) -> None:
@@ -120,7 +121,7 @@ def _one_line(error: BaseException) -> str:
 
 class InterpreterBackend:
     def __init__(self, content: bytes, interpreter_class: type, num_threads: int,
-                 batch: int | None = None, stateful: bool = False):
+                 batch: int | None = None, stateful: bool = False, reference: bool = True):
         self._content = content
         self._interpreter_class = interpreter_class
         self._num_threads = num_threads
@@ -129,8 +130,10 @@ class InterpreterBackend:
         self.stateful = stateful
         # BUILTIN_REF where the module has it (ai_edge_litert, tflite_runtime and tensorflow.lite
         # all do): then the fallback computes what LiteRT's reference kernels compute.
+        # (reference=False: the builtin kernels, for a model the reference ones could abort on.)
         has_resolver = hasattr(sys.modules[interpreter_class.__module__], "OpResolverType")
-        self.kernels = "reference kernels" if has_resolver else "default kernels"
+        self.kernels = ("default kernels" if not has_resolver else
+                        "reference kernels" if reference else "builtin kernels")
         # Where a thread finds its interpreter: its own, or the one a stateful model shares.
         self._local = SimpleNamespace() if stateful else threading.local()
         self._lock = threading.Lock()  # the turns a stateful model's callers take
@@ -156,9 +159,11 @@ class InterpreterBackend:
         # less at Prepare, and its builtin kernels differ from the reference by 1 LSB (ruy's
         # double rounding), all found by tools/fuzz_models.py. The reference kernels are slower,
         # but they compute what the native backend does, bit for bit.
-        if self.kernels == "reference kernels":
+        if self.kernels != "default kernels":
             resolver = sys.modules[self._interpreter_class.__module__].OpResolverType
-            options["experimental_op_resolver_type"] = resolver.BUILTIN_REF
+            options["experimental_op_resolver_type"] = (
+                resolver.BUILTIN_REF if self.kernels == "reference kernels"
+                else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         interpreter = self._interpreter_class(model_content=self._content,
                                               num_threads=self._num_threads, **options)
         interpreter.allocate_tensors()

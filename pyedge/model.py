@@ -10,9 +10,9 @@ import numpy as np
 from ._inputs import as_batch, is_table, table_rows
 from .interpreter import (
     InterpreterBackend,
-    check_reference_softmax_rows,
     find_interpreter,
     missing_interpreter_message,
+    reference_softmax_may_abort,
 )
 from .metadata import METADATA_NAME, PyedgeMetadata, parse_metadata
 from .plan import InvalidModel, Plan, UnsupportedModel, build_plan, fixed_batch
@@ -152,15 +152,18 @@ class Model:
             raise RuntimeError(f"{self.source}: {why_not_native}. No TFLite interpreter is "
                                f"installed to run it instead: {missing_interpreter_message()}")
         module, interpreter_class = found
+        may_abort = reference_softmax_may_abort(self.graph)
         try:
-            check_reference_softmax_rows(self.graph)
             self._backend = InterpreterBackend(
                 self._content, interpreter_class, num_threads, fixed_batch(self._graph_input),
-                stateful=self.stateful)
+                stateful=self.stateful, reference=not may_abort)
         except ValueError as error:
             raise ValueError(f"{self.source}: {error}") from None
+        kernels = self._backend.kernels
+        if kernels == "builtin kernels":
+            kernels += f", since {may_abort}"
         reason = why_not_native if backend == "auto" else "requested"
-        return f"interpreter ({module}, {self._backend.kernels}; {reason})"
+        return f"interpreter ({module}, {kernels}; {reason})"
 
     # -- shapes and quantization ------------------------------------------------------------
     @property

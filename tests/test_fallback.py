@@ -55,7 +55,7 @@ def test_int8_rows_for_an_int8_input_fallback_model_are_used_as_is() -> None:
     model = pyedge.Model(path)
     assert model.backend.startswith("interpreter")
     q = ((np.arange(5 * 12).reshape(5, 12) * 37) % 256 - 128).astype(np.int8)
-    interpreter = litert_interpreter(path.read_bytes(), reference=False)
+    interpreter = litert_interpreter(path.read_bytes(), "AUTO")
     interpreter.resize_tensor_input(0, [5, 12])
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], q)
@@ -199,10 +199,11 @@ def test_an_unscaled_quantized_input_takes_rows_of_its_own_dtype(dtype: str) -> 
         model.predict(rows.astype(np.float32))
 
 
-def test_a_softmax_the_reference_kernel_could_abort_on_is_not_given_to_it() -> None:
+def test_a_softmax_the_reference_kernel_could_abort_on_runs_on_the_builtin_kernels() -> None:
     # Found by tools/fuzz_models.py: LiteRT's reference SOFTMAX aborts the process on a row of
     # 512 or more equal values (zero rows, the load-time probe, are such rows). Natively pyedge
-    # runs it; on the interpreter it is refused up front.
+    # runs it; on the interpreter it runs on LiteRT's builtin kernels (which do not abort), and
+    # the backend says so. (Refusing it would refuse a model LiteRT runs.)
     from tflite_builder import BufferSpec, build, small_mlp
 
     spec = small_mlp()
@@ -215,11 +216,16 @@ def test_a_softmax_the_reference_kernel_could_abort_on_is_not_given_to_it() -> N
     spec.buffers[2] = BufferSpec(np.zeros(units, np.int32).tobytes())
     content = build(spec)
     assert pyedge.Model(content).backend.startswith("native")
-    if pyedge.interpreter.find_interpreter() is None:
-        return
-    with pytest.raises(ValueError, match=r"SOFTMAX operator 2 over rows of 600 values would run on "
-                                         r"LiteRT's reference kernel, which aborts the process"):
-        pyedge.Model(content, backend="interpreter")
+    pytest.importorskip("ai_edge_litert")
+    from litert_reference import litert_output
+
+    model = pyedge.Model(content, backend="interpreter")
+    assert model.backend == (
+        "interpreter (ai_edge_litert, builtin kernels, since the reference SOFTMAX (operator 2, "
+        "rows of 600 values) aborts the process on a row of more than 511 equal values; requested)")
+    x = np.concatenate([np.zeros((1, 4), np.float32), make_inputs(20, 4, seed=4)])  # row 0: ties
+    np.testing.assert_array_equal(model.predict(x),
+                                  litert_output(content, x, "BUILTIN_WITHOUT_DEFAULT_DELEGATES"))
 
 
 def test_a_batch_the_interpreter_refuses_is_a_value_error_naming_the_batch() -> None:

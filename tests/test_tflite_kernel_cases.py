@@ -78,7 +78,7 @@ def build_model(case: Case) -> bytes:
 
 def run_litert(content: bytes, x: np.ndarray) -> np.ndarray:
     """LiteRT BUILTIN_REF's int8 output, in its own shape."""
-    interpreter = litert_interpreter(content, reference=True)
+    interpreter = litert_interpreter(content)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()
@@ -174,7 +174,7 @@ def test_pyedge_meets_expectations_and_equals_litert(case: Case, backend: str,
 @pytest.mark.parametrize("case", REFUSED, ids=[case.id for case in REFUSED])
 def test_litert_refuses_at_prepare(case: Case) -> None:
     with pytest.raises(RuntimeError, match="failed to prepare"):
-        litert_interpreter(build_model(case), reference=True).allocate_tensors()
+        litert_interpreter(build_model(case)).allocate_tensors()
 
 
 @pytest.mark.parametrize("backend", ["auto", "reference", "native", "interpreter"])

@@ -386,16 +386,17 @@ class LiteRTResult:
     producers: dict[str, tuple[str, int]]  # tensor name -> (opcode that writes it, its input rank)
 
 
-def run_litert(content: bytes, batches: list[np.ndarray], keep_tensors: bool) -> LiteRTResult:
-    """LiteRT BUILTIN_REF's outputs (and tensors); LiteRTRefuses if it will not load or run the
-    model."""
+def run_litert(content: bytes, batches: list[np.ndarray], keep_tensors: bool,
+               kernels: str = "BUILTIN_REF") -> LiteRTResult:
+    """LiteRT BUILTIN_REF's outputs (and tensors), or those of the OpResolverType `kernels`;
+    LiteRTRefuses if it will not load or run the model."""
     from litert_reference import litert_interpreter
 
     from pyedge.quantization import dequantize
 
     try:
         # One interpreter per model, resized per batch: creating one costs more than invoking.
-        interpreter = litert_interpreter(content)
+        interpreter = litert_interpreter(content, kernels)
         detail = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
         outputs, tensors = [], []
@@ -542,9 +543,12 @@ def check_model(content: bytes, batches: list[np.ndarray], kernels: list[str],
 def check_fallback(content: bytes, batches: list[np.ndarray], auto, lite: LiteRTResult,
                    rows: int) -> Outcome:
     """A model pyedge gives to its interpreter (LiteRT's reference kernels): its outputs must be
-    BUILTIN_REF's."""
+    BUILTIN_REF's; or, where pyedge says it runs LiteRT's builtin kernels (a SOFTMAX the
+    reference kernel could abort on), theirs."""
     outcome = Outcome("fallback", rows=rows)
     try:
+        if "builtin kernels" in auto.backend:
+            lite = run_litert(content, batches, False, "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
         where = first_difference(auto, batches, lite, trace=False)
     except Exception as error:
         outcome.cause = f"{type(error).__name__} running the fallback: {normalized(str(error))}"
@@ -720,21 +724,17 @@ else:
 def softmax_rows_litert_may_abort_on(content: bytes) -> bool:
     """Whether a SOFTMAX's rows are long enough (>= 512) for LiteRT's reference kernel to abort
     on a row of equal values: then a crash while comparing a native model is LiteRT's."""
-    from pyedge.interpreter import check_reference_softmax_rows
+    from pyedge.interpreter import reference_softmax_may_abort
     from pyedge.tflite_reader import read_model
 
-    try:
-        check_reference_softmax_rows(read_model(content))
-    except ValueError:
-        return True
-    return False
+    return bool(reference_softmax_may_abort(read_model(content)))
 
 
 def who_crashed(content: bytes) -> tuple[str, str]:
     """Runs LiteRT and pyedge.Model on the model in their own processes: the crash's cause,
-    '' when it is not pyedge's (LiteRT aborts, and pyedge refuses the model with ValueError or
-    runs it natively: LiteRT's reference softmax aborts on a row with > 511 values tied at the
-    maximum, docs/native-ops.md)."""
+    '' when it is not pyedge's (LiteRT aborts, and pyedge refuses the model with ValueError, or
+    runs it natively or on the builtin kernels: LiteRT's reference softmax aborts on a row with
+    > 511 values tied at the maximum, docs/native-ops.md)."""
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
         f.write(content)
         f.flush()
@@ -747,8 +747,10 @@ def who_crashed(content: bytes) -> tuple[str, str]:
     (lite, _), (mine, message) = codes["litert-ref"], codes["pyedge"]
     if lite < 0 and mine in (3, 4):
         return "", ""
-    if mine == 4 and softmax_rows_litert_may_abort_on(content):
-        return "", ""  # the same abort, on the rows compared: data-dependent, not pyedge's
+    if mine in (0, 4) and softmax_rows_litert_may_abort_on(content):
+        # The same abort, on the rows compared (data-dependent), not pyedge's: it runs such a
+        # model natively (4) or on LiteRT's builtin kernels (0).
+        return "", ""
     if mine < 0:
         return f"pyedge.Model crashes (signal {-mine})", f"LiteRT exit {lite}; {message}"
     if mine not in (0, 3, 4):
