@@ -8,7 +8,9 @@
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 status=0
+objects=0
 while IFS= read -r object; do
+  objects=$((objects + 1))
   weak=$(nm -C --defined-only "$object" | awk '$2 == "W" || $2 == "w"' || true)
   if [ -n "$weak" ]; then
     echo "$object defines weak code symbols that could replace baseline code:"
@@ -17,5 +19,9 @@ while IFS= read -r object; do
   fi
 done < <(find "$build" -name '*_avx*.o' -o -name '*_amx*.o' -o -name '*_neon*.o' -o -name '*_i8mm*.o' |
            sort)
-[ $status -eq 0 ] && echo "ISA isolation: no shared code symbols in the SIMD kernel objects"
+if [ $objects -eq 0 ]; then  # a wrong folder, or a build without its SIMD kernels
+  echo "ISA isolation: no SIMD kernel objects under $build: nothing was checked" >&2
+  exit 1
+fi
+[ $status -eq 0 ] && echo "ISA isolation: no shared code symbols in the $objects SIMD kernel objects"
 exit $status

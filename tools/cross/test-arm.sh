@@ -4,7 +4,7 @@
 #   - aarch64: the wheel in an emulated Python 3.11 venv (Debian's arm64 interpreter);
 #   - armv7l: the wheel in an armhf Debian bookworm rootfs (chroot; Debian's NumPy);
 #   - each CPU model: the native backend must run, on the kernel that CPU must get
-#     (tests/test_arm_device.py), and every kernel the CPU supports must give the int8 tensors
+#     (tests/test_cpu_kernels.py), and every kernel the CPU supports must give the int8 tensors
 #     recorded from LiteRT on x86 (tests/fixtures/expected.json), bit for bit;
 #   - the baseline CPU of each architecture (Pi 4's Cortex-A72, Pi 2's Cortex-A7) also runs the
 #     rest of the suite; tests that need TensorFlow or LiteRT skip there (neither installs);
@@ -45,7 +45,7 @@ ARMV7_CPUS=(
   "cortex-a7   Pi-2        neon     neon,scalar          all"
   "cortex-a15  Cortex-A15  neon     neon,scalar          kernels"
 )
-KERNEL_TESTS=(tests/test_bitexact.py tests/test_arm_device.py -k "not reference_backend")
+KERNEL_TESTS=(tests/test_bitexact.py tests/test_cpu_kernels.py -k "not reference_backend")
 # Left out under emulation only (tools/test.sh runs them natively):
 EMULATION_DESELECT=(
   # qemu-user runs the guest's threads as host threads in x86 memory order, so this stress test
@@ -169,7 +169,7 @@ test_sdist() {
     cd "$sdist_dir"/pyedge-*/
     QEMU_CPU=cortex-a72 PYEDGE_EXPECT_KERNEL=neon PYEDGE_EXPECT_SUPPORTED=neon,scalar \
       "$VENV_A64/bin/python" -P -m pytest -p no:cacheprovider -q --junitxml="$OUT/sdist.xml" \
-      tests/test_arm_device.py tests/test_bitexact.py -k "arm_device or (native_kernel and seed_mlp)"
+      tests/test_cpu_kernels.py tests/test_bitexact.py -k "cpu_kernels or (native_kernel and seed_mlp)"
   ) >"$log" 2>&1 || rc=$?
   local skipped=- verdict=ok
   [ -f "$OUT/sdist.xml" ] && read -r passed failed skipped bitexact \
