@@ -1,7 +1,7 @@
-// The int8 FullyConnected layer and the interface every kernel (scalar, AVX2, AVX-512 VNNI,
-// NEON, dotprod) implements.
+// The int8 FullyConnected layer and the interface every kernel (kernel_registry.cc lists them:
+// scalar, AVX2, AVX-VNNI, AVX-512 VNNI, AMX, NEON, dotprod, i8mm) implements.
 //
-// Arithmetic (DESIGN.md, normative): for each row m and output channel n
+// Arithmetic (docs/arithmetic.md, normative): for each row m and output channel n
 //   acc = bias[n] + sum_k w[n][k] * (x[m][k] - input_zero_point)         (exact int32)
 //   y   = clamp(requantize(acc, multiplier[n], shift[n]) + output_zero_point,
 //               activation_min, activation_max)
@@ -18,7 +18,7 @@ namespace pyedge {
 struct FullyConnectedParams {
   int32_t input_depth = 0;   // K
   int32_t output_depth = 0;  // N
-  const int8_t* weights = nullptr;  // [N][K] row-major, values in [-127, 127]
+  const int8_t* weights = nullptr;  // [N][K] row-major, any int8 (the converter writes [-127, 127])
   const int32_t* bias = nullptr;    // [N], or nullptr for no bias
   int32_t input_zero_point = 0;     // in [-128, 127]
   int32_t output_zero_point = 0;    // in [-128, 127]

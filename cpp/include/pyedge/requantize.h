@@ -7,8 +7,8 @@ namespace pyedge {
 
 // TFLite's MultiplyByQuantizedMultiplier with single rounding: multiplier is a Q31 value
 // in [2^30, 2^31) (or 0), shift follows TFLite (positive = left), in [-31, 30]. Rounds half
-// up (towards +inf) once, from the exact 64-bit product. DESIGN.md: this is what LiteRT's
-// BUILTIN_REF kernels compute; the double-rounding variant differs by 1 LSB on ~2 % of outputs.
+// up (towards +inf) once, from the exact 64-bit product. docs/arithmetic.md: this is what
+// LiteRT's BUILTIN_REF kernels compute; the double-rounding variant differs by 1 LSB on ~2 % of outputs.
 inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift) {
   const int total_shift = 31 - shift;  // in [1, 62]
   const int64_t round = int64_t{1} << (total_shift - 1);

@@ -3,7 +3,7 @@
 // (kernel_registry.cc) calls it only on CPUs that report AVX2.
 //
 // Why vpmaddwd and not vpmaddubsw: vpmaddubsw adds two u8*s8 products into a *saturating*
-// int16, which 2*255*127 overflows (DESIGN.md, "SIMD traps"). Here both operands are
+// int16, which 2*255*127 overflows (docs/arithmetic.md, "SIMD traps"). Here both operands are
 // sign-extended int8 in int16 and vpmaddwd sums each pair into int32: |pair| <= 2*128*127, exact.
 //
 // Arithmetic (bit exact with fully_connected_s8_scalar.cc, in int32 modulo 2^32 like it):

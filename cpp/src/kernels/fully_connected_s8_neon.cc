@@ -7,7 +7,7 @@
 //   vmull_s8 multiplies 8 int8 pairs into int16, vmlal_s8 adds the next 8 products to them,
 //   vpadalq_s16 adds adjacent int16 pairs into the int32 accumulator. Two products share an
 //   int16 lane, which is exact only while |w| <= 127: 2 * 127 * 128 = 32512 < 2^15, whereas
-//   2 * (-128) * (-128) = 32768 overflows (DESIGN.md, "SIMD traps"). TFLite's int8 weights are
+//   2 * (-128) * (-128) = 32768 overflows (docs/arithmetic.md, "SIMD traps"). TFLite's int8 weights are
 //   in [-127, 127]; a layer that nevertheless holds a -128 weight gets the variant that pads
 //   each product into int32 on its own (kPairs = false), slower but exact for any int8.
 // Each (row, channel) accumulator holds 4 partial sums, added horizontally at the end of the

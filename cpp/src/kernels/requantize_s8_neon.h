@@ -4,7 +4,7 @@
 // linkage would be a weak symbol the linker might pick for baseline code
 // (tools/check_isa_isolation.sh).
 //
-// The rule (requantize.h, DESIGN.md): y = int32((acc*M + 2^(s-1)) >> s) + zp_out, s = 31 - shift
+// The rule (requantize.h, docs/arithmetic.md): y = int32((acc*M + 2^(s-1)) >> s) + zp_out, s = 31 - shift
 // in [1, 62], one rounding from the exact 64-bit product. NEON states it directly:
 //   vmull_s32 gives the exact int64 product, and vrshlq_s64 by -s is SRSHL, whose rounding
 //   constant 2^(s-1) is added before the shift in unbounded precision (Arm ARM, SRSHL
