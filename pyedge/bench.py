@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import itertools
 import math
 import os
@@ -28,9 +27,10 @@ from typing import Callable
 
 import numpy as np
 
+from .interpreter import litert_interpreter, litert_module, run_litert
 from .model import Model, default_num_threads
 from .plan import FullyConnectedLayer, LookupTableLayer, SoftmaxLayer
-from .quantization import dequantize, quantize
+from .quantization import quantize
 
 PYEDGE = "pyedge"
 LITERT_XNNPACK = "LiteRT XNNPACK"
@@ -182,31 +182,6 @@ def _softmax(beta: np.float32) -> Callable[[np.ndarray], np.ndarray]:
 
 # -- LiteRT -----------------------------------------------------------------------------------
 
-def litert_module():
-    """LiteRT's interpreter module (ai_edge_litert, else tflite_runtime), or None."""
-    for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
-        try:
-            module = importlib.import_module(name)
-        except Exception:  # not installed, or broken against this NumPy
-            continue
-        if hasattr(module, "OpResolverType"):
-            return module
-    return None
-
-
-def litert_interpreter(module, content: bytes, resolver: str, rows: int, num_threads: int = 1):
-    """An interpreter allocated for `rows` rows; resolver: AUTO (XNNPACK),
-    BUILTIN_WITHOUT_DEFAULT_DELEGATES or BUILTIN_REF."""
-    interpreter = module.Interpreter(
-        model_content=content, num_threads=num_threads,
-        experimental_op_resolver_type=getattr(module.OpResolverType, resolver))
-    detail = interpreter.get_input_details()[0]
-    if detail["shape"][0] != rows:
-        interpreter.resize_tensor_input(detail["index"], [rows, *detail["shape"][1:]])
-    interpreter.allocate_tensors()
-    return interpreter
-
-
 def _litert_step(interpreter) -> Callable[[np.ndarray], np.ndarray]:
     # What a LiteRT user writes per call, on an interpreter allocated beforehand.
     set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
@@ -219,14 +194,6 @@ def _litert_step(interpreter) -> Callable[[np.ndarray], np.ndarray]:
         return get_tensor(index_out)
 
     return step
-
-
-def _litert_float_output(interpreter, y: np.ndarray) -> np.ndarray:
-    detail = interpreter.get_output_details()[0]
-    if detail["dtype"] == np.float32:
-        return y.reshape(y.shape[0], -1)
-    scale, zero_point = detail["quantization"]
-    return dequantize(y, scale, zero_point).reshape(y.shape[0], -1)
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -326,7 +293,7 @@ def run_benchmark(path: str | os.PathLike, batches: tuple[int, ...] = DEFAULT_BA
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     model = Model(path, num_threads=1)
-    content = model._content
+    content = model.content
     many = Model(content, num_threads=threads) if threads > 1 else None
     notes: list[str] = []
     litert = litert_module()
@@ -381,11 +348,8 @@ def check_bitexact(model: Model, litert, x: np.ndarray) -> str:
         what = f"{what} (pyedge runs this model on {module}'s {model._backend.kernels})"
     if litert is None:
         return f"{what}: not checked (LiteRT not installed)"
-    interpreter = litert_interpreter(litert, model._content, "BUILTIN_REF", x.shape[0])
-    detail = interpreter.get_input_details()[0]
-    x_graph = model.standardize(x)  # what the graph takes from raw features x
-    x_in = quantize(x_graph, *detail["quantization"]) if detail["dtype"] == np.int8 else x_graph
-    expected = _litert_float_output(interpreter, _litert_step(interpreter)(x_in.astype(detail["dtype"])))
+    interpreter = litert_interpreter(litert, model.content, "BUILTIN_REF", x.shape[0])
+    expected = run_litert(interpreter, model.standardize(x))  # the graph's rows for features x
     got = model.predict(x).reshape(expected.shape)
     if np.array_equal(got, expected):
         return f"{what}: yes, bit for bit"

@@ -24,19 +24,9 @@ from pathlib import Path
 from typing import Callable
 
 from .train.commands import TRAINING_COMMANDS
+from .usage import UsageError, model_path
 
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for: reported as one line, exit code 2."""
-
-
-def model_path(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise UsageError(f"no model file at {text!r}")
-    return path
 
 
 def load_model(path: Path, **kwargs):

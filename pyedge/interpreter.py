@@ -40,6 +40,63 @@ def find_interpreter() -> tuple[str, type] | None:
     return None
 
 
+def litert_module():
+    """LiteRT's interpreter module (ai_edge_litert, else tflite_runtime) with its reference
+    kernels (OpResolverType), or None: the peer that bench and evaluation compare pyedge with."""
+    for name in INTERPRETER_MODULES[:2]:
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # not installed, or broken against this NumPy
+            continue
+        if hasattr(module, "OpResolverType"):
+            return module
+    return None
+
+
+def litert_interpreter(module, content: bytes, kernels: str, rows: int, num_threads: int = 1):
+    """An interpreter of `module` allocated for `rows` rows, on the kernels an OpResolverType
+    names: AUTO (XNNPACK), BUILTIN_WITHOUT_DEFAULT_DELEGATES or BUILTIN_REF."""
+    interpreter = module.Interpreter(
+        model_content=content, num_threads=num_threads,
+        experimental_op_resolver_type=getattr(module.OpResolverType, kernels))
+    detail = interpreter.get_input_details()[0]
+    if detail["shape"][0] != rows:
+        interpreter.resize_tensor_input(detail["index"], [rows, *detail["shape"][1:]])
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_litert(interpreter, x: np.ndarray) -> np.ndarray:
+    """The float32 outputs [rows, values] of an allocated interpreter for the graph's float
+    rows x (quantized with the input's own scale where the input is quantized)."""
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], _input_rows(x, detail))
+    interpreter.invoke()
+    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    return _float_output(y, interpreter.get_output_details()[0]).reshape(len(x), -1)
+
+
+def _input_rows(x: np.ndarray, detail: dict) -> np.ndarray:
+    """x as the interpreter's input takes it: float rows for a quantized (int8, uint8 or int16)
+    input are quantized with the tensor's own scale and zero point, as the graph's QUANTIZE
+    would; rows of the input's own type are used as they are."""
+    dtype = detail["dtype"]
+    if dtype != np.float32 and x.dtype != dtype:
+        scale, zero_point = detail["quantization"]
+        if not scale:
+            raise ValueError(f"the model's {np.dtype(dtype).name} input has no quantization "
+                             f"scale: give {np.dtype(dtype).name} rows")
+        x = quantize(x, scale, zero_point, dtype)
+    return x.astype(dtype, copy=False)
+
+
+def _float_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y
+    scale, zero_point = detail["quantization"]
+    return dequantize(y, scale, zero_point) if scale else y.astype(np.float32)
+
+
 def missing_interpreter_message() -> str:
     """Why no interpreter could be used (each package that is installed but failed to import,
     with its version and error), and what to install that works with this NumPy."""
@@ -183,15 +240,7 @@ class InterpreterBackend:
                 self._interpreter().reset_all_variables()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        detail = self.input_detail
-        if detail["dtype"] != np.float32 and x.dtype != detail["dtype"]:
-            # A quantized input (int8, uint8 or int16) given float rows: quantize them with the
-            # tensor's own scale and zero point, as the graph's QUANTIZE would.
-            scale, zero_point = detail["quantization"]
-            if not scale:
-                raise ValueError(f"the model's {np.dtype(detail['dtype']).name} input has no "
-                                 f"quantization scale: give {np.dtype(detail['dtype']).name} rows")
-            x = quantize(x, scale, zero_point, detail["dtype"])
+        x = _input_rows(x, self.input_detail)
         if self.batch is None and not self.stateful:
             return self._invoke(x)
         # In order, one call of the model's batch at a time (a stateful model's state carries
@@ -218,8 +267,4 @@ class InterpreterBackend:
             _check_tensor_bytes(interpreter, x.shape[0], len(self._content))
         interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
         interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])
-        if out["dtype"] != np.float32:
-            scale, zero_point = out["quantization"]
-            y = dequantize(y, scale, zero_point) if scale else y.astype(np.float32)
-        return y
+        return _float_output(interpreter.get_tensor(out["index"]), out)

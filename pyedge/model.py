@@ -204,6 +204,11 @@ class Model:
     def size_bytes(self) -> int:
         return len(self._content)
 
+    @property
+    def content(self) -> bytes:
+        """The .tflite file's bytes, as loaded (to hand the same model to another runtime)."""
+        return self._content
+
     # -- what travels with a trained model (pyedge/metadata.py) --------------------------------
     @property
     def classes(self) -> np.ndarray | None:

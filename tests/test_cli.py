@@ -18,6 +18,7 @@ from conftest import fixture_path
 import pyedge
 from pyedge import bench
 from pyedge.cli import main
+from pyedge.interpreter import litert_module
 
 SEED = str(fixture_path("seed_mlp"))
 
@@ -49,7 +50,7 @@ def test_bench_prints_ratios(capsys):
     assert "pyedge (1 thread)" in out and "pyedge (2 threads)" in out
     assert "2-thread scaling at batch 16" in out
     assert "NumPy float32" in out
-    if bench.litert_module() is not None:
+    if litert_module() is not None:
         assert "LiteRT XNNPACK (1 thread)" in out and "LiteRT no delegates (1 thread)" in out
         assert "1.00x" in out  # each LiteRT runner against itself
         assert "LiteRT BUILTIN_REF on the 16-row benchmark batch: yes" in out
@@ -117,7 +118,7 @@ def test_kernels_lists_the_valid_names_when_the_kernel_variable_is_bad():
 
 
 def test_fallback_bench_compares_with_the_kernels_it_runs():
-    if bench.litert_module() is None:
+    if litert_module() is None:
         pytest.skip("LiteRT is not installed: no fallback to compare")
     result = pyedge_command("bench", str(fixture_path("unsupported_abs")), "--batch", "8",
                             "--threads", "1", "--rounds", "1", "--target-ms", "1")

@@ -17,7 +17,7 @@ import pyedge
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
-from litert_reference import litert_interpreter  # noqa: E402
+from litert_reference import litert_output  # noqa: E402
 
 RNG = np.random.default_rng(11)
 
@@ -37,13 +37,7 @@ def _int8_model(layers: list, input_shape: tuple[int, ...]) -> bytes:
 
 
 def _litert(content: bytes, x: np.ndarray) -> np.ndarray:
-    interpreter = litert_interpreter(content)
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    return litert_output(content, x, dequantized=False)
 
 
 def _check_native_and_exact(content: bytes, x: np.ndarray) -> np.ndarray:

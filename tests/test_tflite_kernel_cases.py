@@ -35,7 +35,7 @@ from pyedge.quantization import dequantize
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 pytest.importorskip("ai_edge_litert")
-from litert_reference import litert_interpreter  # noqa: E402  (needs ai_edge_litert)
+from litert_reference import litert_interpreter, litert_output  # noqa: E402  (needs ai_edge_litert)
 
 RUNNABLE = [case for case in CASES if not case.prepare_fails]
 REFUSED = [case for case in CASES if case.prepare_fails]
@@ -78,11 +78,7 @@ def build_model(case: Case) -> bytes:
 
 def run_litert(content: bytes, x: np.ndarray) -> np.ndarray:
     """LiteRT BUILTIN_REF's int8 output, in its own shape."""
-    interpreter = litert_interpreter(content)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+    return litert_output(content, x, dequantized=False)
 
 
 def make_model(content: bytes, backend: str, monkeypatch: pytest.MonkeyPatch) -> pyedge.Model:

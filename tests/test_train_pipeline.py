@@ -20,11 +20,13 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
-litert = pytest.importorskip("ai_edge_litert.interpreter")
+pytest.importorskip("ai_edge_litert")
+
+from litert_reference import litert_output  # noqa: E402
 
 import pyedge  # noqa: E402
 from pyedge.cli import main  # noqa: E402
-from pyedge.quantization import dequantize, quantize  # noqa: E402
+from pyedge.quantization import quantize  # noqa: E402
 from pyedge.train import fit  # noqa: E402
 from pyedge.train.tflite_metadata import with_metadata_entry  # noqa: E402
 
@@ -58,20 +60,6 @@ def trained(tmp_path_factory):
     write_csv(folder / "sensors.csv", x, label)
     result = fit(folder / "sensors.csv", label="activity", out=folder / "run", epochs=5, verbose=0)
     return result
-
-
-def litert_outputs(content: bytes, rows: np.ndarray, resolver: str) -> np.ndarray:
-    interpreter = litert.Interpreter(model_content=content, num_threads=1,
-                                     experimental_op_resolver_type=getattr(litert.OpResolverType, resolver))
-    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(detail["index"], [len(rows), *detail["shape"][1:]])
-    interpreter.allocate_tensors()
-    if detail["dtype"] == np.int8:
-        rows = quantize(rows, *detail["quantization"])
-    interpreter.set_tensor(detail["index"], rows.astype(detail["dtype"]))
-    interpreter.invoke()
-    y = interpreter.get_tensor(out["index"])
-    return dequantize(y, *out["quantization"]) if out["dtype"] == np.int8 else y
 
 
 def test_output_folder_report_and_summary(trained):
@@ -116,12 +104,12 @@ def test_raw_features_round_trip_natively_equal_to_litert(trained):
     np.testing.assert_array_equal(standardized, (x - mean) / std)  # float32 throughout
     # Bit for bit with LiteRT's reference kernels (pyedge's exactness target); the same classes
     # as LiteRT's default kernels, whose optimized int8 softmax differs by 1 LSB on a few outputs.
-    np.testing.assert_array_equal(probabilities, litert_outputs(content, standardized, "BUILTIN_REF"))
-    default = litert_outputs(content, standardized, "AUTO")
+    np.testing.assert_array_equal(probabilities, litert_output(content, standardized, "BUILTIN_REF"))
+    default = litert_output(content, standardized, "AUTO")
     np.testing.assert_array_equal(probabilities.argmax(axis=1), default.argmax(axis=1))
     assert np.abs(probabilities - default).max() <= model.output_quantization[0]
     # The raw columns fed straight to the graph (no standardization) are nonsense to it.
-    unstandardized = litert_outputs(content, x, "BUILTIN_REF").argmax(axis=1)
+    unstandardized = litert_output(content, x, "BUILTIN_REF").argmax(axis=1)
     assert (unstandardized == label).mean() < 0.7
     np.testing.assert_array_equal(model.predict(x[3]), probabilities[3])
     np.testing.assert_array_equal(model.predict(x.astype(np.float64)), probabilities)
@@ -140,7 +128,7 @@ def test_every_backend_standardizes_the_same_way(trained):
     assert interpreter.backend.startswith("interpreter")
     content = trained.files["tflite"].read_bytes()
     np.testing.assert_array_equal(interpreter.predict(x),
-                                  litert_outputs(content, native.standardize(x), "AUTO"))
+                                  litert_output(content, native.standardize(x), "AUTO"))
     assert tuple(interpreter.classes) == CLASSES
 
 
@@ -187,7 +175,7 @@ def test_metadata_survives_litert_and_bad_metadata_is_a_value_error(trained, tmp
                              (b'{"version": 7}', "version 7 is newer")):
         bad = tmp_path / "bad.tflite"
         bad.write_bytes(with_metadata_entry(content, "pyedge", payload))
-        litert_outputs(bad.read_bytes(), np.zeros((1, 4), np.float32), "BUILTIN_REF")  # still loads
+        litert_output(bad.read_bytes(), np.zeros((1, 4), np.float32), "BUILTIN_REF")  # still loads
         with pytest.raises(ValueError, match=f"bad.tflite: 'pyedge' metadata.*{message}"):
             pyedge.Model(bad)
         assert main(["info", str(bad)]) == 2
@@ -229,7 +217,7 @@ def test_quantize_command_for_a_users_keras_model(trained, tmp_path, capsys):
     assert mine.backend.startswith("native") and tuple(mine.classes) == CLASSES
     assert mine.input_quantization is not None and not mine.plan.float_input
     y = mine.predict(x)  # raw float rows: standardized, then quantized to the int8 input
-    np.testing.assert_array_equal(y, litert_outputs(out.read_bytes(), mine.standardize(x), "BUILTIN_REF"))
+    np.testing.assert_array_equal(y, litert_output(out.read_bytes(), mine.standardize(x), "BUILTIN_REF"))
     assert (y.argmax(1) == label).mean() > 0.9
     np.savez(tmp_path / "x_only.npz", X=x)
     assert main(["quantize", str(trained.files["keras"]), "--calibration", str(tmp_path / "x_only.npz"),
@@ -254,7 +242,7 @@ def test_options_shape_the_network_and_the_quantization(tmp_path):
     assert tuple(model.classes) == (0, 1, 2)
     content = result.files["tflite"].read_bytes()
     np.testing.assert_array_equal(model.predict(x),
-                                  litert_outputs(content, model.standardize(x), "BUILTIN_REF"))
+                                  litert_output(content, model.standardize(x), "BUILTIN_REF"))
     stopped = fit(x, label, out=tmp_path / "b", hidden=(8,), epochs=30, early_stopping=1,
                   learning_rate=0.05, decay="exponential", decay_rate=0.5, verbose=0)
     assert stopped.report["training"]["epochs_run"] < 30

@@ -16,13 +16,13 @@ import functools
 import sys
 from typing import Callable
 
+from ..usage import UsageError, model_path
 from .tensorflow_import import MissingTrainingDependency
 
 
 def _usage_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
-        from ..cli import UsageError
         from ..model import kernel_variable_problem
 
         problem = kernel_variable_problem()  # found now, not after minutes of training
@@ -145,7 +145,6 @@ def add_evaluate(subparsers) -> None:
 
 @_usage_errors
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..cli import model_path
     from .evaluate import evaluate_file
     from .report import evaluation_summary
 

@@ -63,7 +63,8 @@ def run_demo(out: str | os.PathLike = DEFAULT_OUT, epochs: int = 10, speed: bool
 
 
 def speed_lines(path: Path) -> str:
-    from ..bench import LITERT_XNNPACK, litert_module, run_benchmark
+    from ..bench import LITERT_XNNPACK, run_benchmark
+    from ..interpreter import litert_module
 
     if litert_module() is None:
         return ('  LiteRT is not installed: no comparison (pip install "pyedge[litert]"); '

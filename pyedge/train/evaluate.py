@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from ..model import Model
-from ..quantization import dequantize, quantize
 from .data import Dataset
 from .network import keras_predict
 from .outputs import check_output_folder, staged_folder
@@ -55,22 +54,13 @@ def model_classes(model: Model) -> tuple:
 def litert_comparison(model: Model, x: np.ndarray) -> dict | None:
     """Whether pyedge's outputs equal LiteRT's reference kernels' (BUILTIN_REF) on x, given the
     same standardized rows; None when LiteRT is not installed."""
-    from ..bench import litert_interpreter, litert_module
+    from ..interpreter import litert_interpreter, litert_module, run_litert
 
     module = litert_module()
     if module is None or len(x) == 0:
         return None
-    interpreter = litert_interpreter(module, model._content, "BUILTIN_REF", len(x))
-    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    rows = model.standardize(x)
-    if detail["dtype"] == np.int8:
-        rows = quantize(rows, *detail["quantization"])
-    interpreter.set_tensor(detail["index"], rows.astype(detail["dtype"]))
-    interpreter.invoke()
-    expected = interpreter.get_tensor(out["index"])
-    if out["dtype"] == np.int8:
-        expected = dequantize(expected, *out["quantization"])
-    expected = expected.reshape(len(x), -1)
+    interpreter = litert_interpreter(module, model.content, "BUILTIN_REF", len(x))
+    expected = run_litert(interpreter, model.standardize(x))
     got = model.predict(x)
     differing = int(np.sum(np.any(got != expected, axis=1)))
     return {"interpreter": f"{module.__name__.split('.')[0]} BUILTIN_REF", "rows": len(x),
@@ -96,7 +86,7 @@ def evaluate_models(tflite: str | os.PathLike | bytes, data: Dataset, keras_mode
 def model_facts(tflite: str | os.PathLike | bytes, keras_path: str | os.PathLike | None = None) -> dict:
     """Sizes, parameters and MACs per row of the int8 model (and the Keras file's size)."""
     model = Model(tflite)
-    content = model._content
+    content = model.content
     facts = {"architecture": architecture(model), "backend": model.backend,
              "tflite_bytes": len(content), "tflite_gzip_bytes": gzip_size(content)}
     if model.plan is not None:
