@@ -41,6 +41,7 @@ NUMPY_THREADS = ("NumPy's BLAS is limited to 1 thread (threadpoolctl) when it ca
 DEFAULT_BATCHES = (1, 1024)
 DEFAULT_ROUNDS = 10
 DEFAULT_TARGET_SECONDS = 0.025
+LOAD_ROUNDS = 20
 METHOD = ("each runner warmed up, its loop calibrated to ~{ms:.0f} ms; runners interleaved in "
           "{rounds} rounds (A, B, C, A, B, C, ...); the minimum time per call over the rounds "
           "is reported")
@@ -105,6 +106,7 @@ class BenchResult:
     target_seconds: float
     batches: list[BatchResult]
     bitexact: str  # one line: pyedge vs LiteRT BUILTIN_REF on the largest batch
+    load: str = ""  # one line: load + first predict, pyedge vs LiteRT
     notes: list[str] = field(default_factory=list)  # skipped runners and why
 
     @property
@@ -334,10 +336,41 @@ def run_benchmark(path: str | os.PathLike, batches: tuple[int, ...] = DEFAULT_BA
         results.append(BatchResult(batch, [RunnerResult(r.name, r.threads, batch, r.best, r.calls)
                                            for r in runners]))
 
+    first_row = quantize(model.standardize(x_all[:1]), *model.input_quantization) if int8_input else x_all[:1]
     return BenchResult(model=str(path), architecture=architecture(model),
                        macs_per_row=model.plan.macs if model.plan else 0, backend=model.backend,
                        cpus=cpus, rounds=rounds, target_seconds=target_seconds, batches=results,
-                       bitexact=check_bitexact(model, litert, x_all), notes=notes)
+                       bitexact=check_bitexact(model, litert, x_all),
+                       load=load_time(content, litert, first_row), notes=notes)
+
+
+def load_time(content: bytes, litert, first_row: np.ndarray, rounds: int = LOAD_ROUNDS) -> str:
+    """One line: the time from a model's bytes to its first answer, the cost an app pays at
+    every start. pyedge: Model(content) + predict(one row); LiteRT: Interpreter(model_content)
+    + allocate_tensors() + set_tensor + invoke() (XNNPACK, its default). Best of `rounds`,
+    interleaved."""
+    def pyedge_load() -> None:
+        Model(content, num_threads=1).predict(first_row)
+
+    def litert_load() -> None:
+        interpreter = litert.Interpreter(model_content=content, num_threads=1)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        interpreter.invoke()
+
+    loads = {"pyedge": pyedge_load, LITERT_XNNPACK: litert_load} if litert else {"pyedge": pyedge_load}
+    best = dict.fromkeys(loads, math.inf)
+    for _ in range(rounds):
+        for name, load in loads.items():
+            start = time.perf_counter()
+            load()
+            best[name] = min(best[name], time.perf_counter() - start)
+    line = f"load + first predict (best of {rounds}): pyedge {_time(best['pyedge'])}"
+    if litert is None:
+        return line + " (LiteRT not installed: no comparison)"
+    return (line + f", {LITERT_XNNPACK} {_time(best[LITERT_XNNPACK])}: "
+            f"{_ratio(best[LITERT_XNNPACK] / best['pyedge'])} (>1 = pyedge faster)")
 
 
 def check_bitexact(model: Model, litert, x: np.ndarray) -> str:
@@ -415,7 +448,7 @@ def format_text(result: BenchResult) -> str:
         scaling = _scaling_line(batch)
         if scaling:
             lines.append("  " + scaling)
-    lines += ["", result.bitexact, *result.notes]
+    lines += ["", result.load, result.bitexact, *result.notes]
     return "\n".join(lines)
 
 
@@ -431,6 +464,6 @@ def format_markdown(result: BenchResult, heading: str = "###") -> str:
         lines += ["| " + " | ".join(row) + " |" for row in _rows(batch)]
         scaling = _scaling_line(batch)
         lines += ["", scaling, ""] if scaling else [""]
-    lines += [result.bitexact + ".", *[f"{note}." for note in result.notes]]
+    lines += [result.load + ".", "", result.bitexact + ".", *[f"{note}." for note in result.notes]]
     return "\n".join(lines)
 

@@ -58,8 +58,9 @@ def add_bench(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="compare pyedge's speed with LiteRT and NumPy on a model",
         description="Times pyedge, LiteRT (XNNPACK and without delegates) and a NumPy float32 "
-                    "version of MODEL side by side in this process, and checks that pyedge's "
-                    "outputs equal LiteRT's reference kernels.")
+                    "version of MODEL side by side in this process, times loading it (to the "
+                    "first answer) in pyedge and LiteRT, and checks that pyedge's outputs equal "
+                    "LiteRT's reference kernels.")
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--batch", type=int, nargs="+", default=list(bench.DEFAULT_BATCHES),
                         metavar="ROWS", help="batch sizes (default: %(default)s)")

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import fixed_point
-from .quantization import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
+from .quantization import multiply_by_quantized_multiplier, quantize_multipliers, round_half_away
 from .tflite_reader import Graph, Operator, Tensor
 
 # Above this depth the int32 accumulator could overflow (|w| <= 128, |x - zp| <= 255).
@@ -512,12 +512,9 @@ def _fully_connected(op: Operator, tensors: list[Tensor], depth: int, problems: 
                                f"weight scale {product:g} (TFLite refuses this model too)")
     # As TFLite's Prepare: real multiplier = (double)input_scale * (double)weight_scale /
     # (double)output_scale, per channel, then QuantizeMultiplier.
-    channel_scales = np.broadcast_to(scales, (n,))
-    pairs = [quantize_multiplier(float(in_q.scale) * float(s) / float(out_q.scale))
-             for s in channel_scales]
+    channel_scales = np.broadcast_to(scales, (n,)).astype(np.float64)
+    multiplier, shift = quantize_multipliers(float(in_q.scale) * channel_scales / float(out_q.scale))
     lo, hi = activation_range(activation, out_q)
-    multiplier = np.array([m for m, _ in pairs], np.int32)
-    shift = np.array([s for _, s in pairs], np.int32)
     # The kernels accumulate and requantize in int32, as TFLite does. If a bias or a scale
     # lets either overflow, TFLite's result is undefined (its int32 arithmetic wraps), and
     # the native kernels could not agree with the reference backend: not a native layer.

@@ -38,6 +38,24 @@ def quantize_multiplier(real_multiplier: float, saturate_shift: bool = True) -> 
     return q, shift
 
 
+def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """quantize_multiplier for every value of an array (one per output channel), vectorized
+    because a layer's load time would otherwise be one Python call per channel: (M, shift) as
+    int32 arrays, the same numbers."""
+    reals = np.asarray(reals, dtype=np.float64)
+    if not np.all(np.isfinite(reals)) or np.any(reals < 0):
+        raise ValueError(f"a requantization multiplier must be finite and >= 0, got {reals[:8].tolist()}")
+    fraction, shift = np.frexp(reals)
+    # fraction * 2^31 is exact and non-negative, so half away from zero is floor(x + 0.5).
+    q = np.floor(fraction * float(1 << 31) + 0.5).astype(np.int64)
+    carry = q == 1 << 31
+    q, shift = np.where(carry, q // 2, q), np.where(carry, shift + 1, shift)
+    flush, saturate = shift < -31, shift > 30
+    q, shift = np.where(flush, 0, q), np.where(flush, 0, shift)
+    q, shift = np.where(saturate, (1 << 31) - 1, q), np.where(saturate, 30, shift)
+    return q.astype(np.int32), shift.astype(np.int32)
+
+
 def multiply_by_quantized_multiplier(
     x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int
 ) -> np.ndarray:

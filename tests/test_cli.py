@@ -7,6 +7,7 @@ Output content is checked, never timings: the benchmark here runs with tiny sett
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ def test_bench_prints_ratios(capsys):
         assert "LiteRT XNNPACK (1 thread)" in out and "LiteRT no delegates (1 thread)" in out
         assert "1.00x" in out  # each LiteRT runner against itself
         assert "LiteRT BUILTIN_REF on the 16-row benchmark batch: yes" in out
+        assert re.search(r"load \+ first predict \(best of 20\): pyedge [\d.]+ [mu]?s, "
+                         r"LiteRT XNNPACK [\d.]+ [mu]?s: [\d.]+x", out), out
     else:
         assert "LiteRT skipped" in out
 
