@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,13 @@ QUANTIZED_FIXTURES = sorted(EXPECTED)
 
 def fixture_path(name: str) -> Path:
     return FIXTURES / f"{name}.tflite"
+
+
+def pyedge_command(*args: str, cwd: str | Path = "/", **environment: str) -> subprocess.CompletedProcess:
+    """The installed `pyedge` command in its own process, as a user runs it."""
+    script = Path(sys.executable).with_name("pyedge")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **environment})
 
 
 def supported_kernels() -> list[str]:

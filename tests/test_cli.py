@@ -6,15 +6,11 @@ Output content is checked, never timings: the benchmark here runs with tiny sett
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fixture_path
+from conftest import fixture_path, pyedge_command
 
 import pyedge
 from pyedge import bench
@@ -94,13 +90,6 @@ def test_bad_bench_options_are_one_line_and_exit_code_2(option, capsys):
     assert main(["bench", SEED, *option]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must be positive" in err
-
-
-def pyedge_command(*args: str, **environment: str) -> subprocess.CompletedProcess:
-    """The installed `pyedge` command in its own process, as a user runs it."""
-    script = Path(sys.executable).with_name("pyedge")
-    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd="/",
-                          env={**os.environ, **environment})
 
 
 @pytest.mark.parametrize("command", [["info", SEED], ["train", "digits", "--epochs", "1"],

@@ -5,19 +5,13 @@ The commands run as a user runs them, in their own process."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import pyedge_command
 
 from pyedge.train.data import DataError
 from pyedge.train.outputs import check_output_file, check_output_folder, staged_folder
-
-
-def pyedge_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    script = Path(sys.executable).with_name("pyedge")
-    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_a_failed_run_leaves_the_folder_as_it_was(tmp_path: Path) -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pyedge_command
 
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("sklearn")
@@ -313,12 +311,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
                  "pyedge outputs == ai_edge_litert BUILTIN_REF: yes, bit for bit", "model.tflite"):
         assert text in out, text
     assert (tmp_path / "demo" / "confusion.png").is_file()
-
-
-def pyedge_command(*args: str) -> subprocess.CompletedProcess:
-    """The installed `pyedge` command, run as a user runs it (in its own process)."""
-    script = Path(sys.executable).with_name("pyedge")
-    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd="/")
 
 
 def test_feature_names_travel_and_evaluate_matches_csv_columns_by_name(trained, tmp_path):
