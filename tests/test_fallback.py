@@ -28,6 +28,9 @@ def test_unsupported_model_falls_back_and_says_why(name: str, reason: str) -> No
     x = make_inputs(40, model.input_shape[1], seed=1)
     y = model.predict(x)
     assert y.shape == (40, 3) and y.dtype == np.float32
+    from litert_reference import litert_output
+
+    np.testing.assert_array_equal(y, litert_output(fixture_path(name).read_bytes(), x))
     np.testing.assert_array_equal(model.predict(x[5]), y[5])
     with pytest.raises(pyedge.UnsupportedModel):
         pyedge.plan.build_plan(model.graph)
