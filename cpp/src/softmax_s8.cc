@@ -7,10 +7,6 @@
 #include <limits>
 #include <stdexcept>
 
-#if defined(_MSC_VER)
-#include <intrin.h>
-#endif
-
 namespace pyedge {
 namespace {
 
@@ -55,13 +51,13 @@ inline int32_t one_over_one_plus_x_for_x_in_0_1(int32_t a) {
   return saturating_shift_left<1>(x);
 }
 
-inline int count_leading_zeros(uint32_t x) {  // x != 0
-#if defined(_MSC_VER)
-  unsigned long index;
-  _BitScanReverse(&index, x);
-  return 31 - static_cast<int>(index);
-#else
+inline int count_leading_zeros(uint32_t x) {  // x != 0 (std::countl_zero is C++20)
+#if defined(__GNUC__)
   return __builtin_clz(x);
+#else
+  int n = 0;  // once per row: a loop costs nothing next to the row's exps
+  for (uint32_t bit = 0x80000000u; (x & bit) == 0; bit >>= 1) ++n;
+  return n;
 #endif
 }
 
