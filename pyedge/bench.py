@@ -29,7 +29,7 @@ import numpy as np
 
 from .interpreter import litert_interpreter, litert_module, run_litert
 from .model import Model, default_num_threads
-from .plan import FullyConnectedLayer, LookupTableLayer, SoftmaxLayer
+from .ops.fully_connected import FullyConnectedLayer
 from .quantization import quantize
 
 PYEDGE = "pyedge"
@@ -125,61 +125,13 @@ class NumpyMLP:
         if model.plan is None:
             raise ValueError(f"no native plan to build a NumPy MLP from ({model.backend})")
         self.input_depth = model.plan.input_depth
-        self.steps = _float_steps(model)
+        self.steps = [layer.float_step() for layer in model.plan.layers]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         y = np.asarray(x, np.float32).reshape(-1, self.input_depth)
         for step in self.steps:
             y = step(y)
         return y
-
-
-def _float_steps(model: Model) -> list[Callable[[np.ndarray], np.ndarray]]:
-    graph, plan = model.graph, model.plan
-    producers = {graph.tensors[op.outputs[0]].name: op for op in graph.operators if op.outputs}
-    steps: list[Callable[[np.ndarray], np.ndarray]] = []
-    for layer in plan.layers:
-        if isinstance(layer, FullyConnectedLayer):
-            op = producers[layer.name]
-            src, weights = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-            w_scale = np.broadcast_to(weights.scales.astype(np.float64), (layer.output_depth,))
-            w_t = np.ascontiguousarray((layer.weights * w_scale[:, None]).T, np.float32)
-            b = (layer.bias * float(src.scales[0]) * w_scale).astype(np.float32)
-            steps.append(_dense(w_t, b, layer.activation))
-        elif isinstance(layer, LookupTableLayer):
-            steps.append(_sigmoid if layer.op == "LOGISTIC" else np.tanh)
-        elif isinstance(layer, SoftmaxLayer):
-            steps.append(_softmax(np.float32(layer.beta)))
-    return steps
-
-
-def _dense(w_t: np.ndarray, b: np.ndarray, activation: str) -> Callable[[np.ndarray], np.ndarray]:
-    bounds = {"RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}.get(activation)
-
-    def dense(x: np.ndarray) -> np.ndarray:
-        y = x @ w_t
-        y += b
-        if bounds is not None:
-            lo, hi = bounds
-            if hi is None:
-                np.maximum(y, lo, out=y)
-            else:
-                np.clip(y, lo, hi, out=y)
-        return y
-
-    return dense
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _softmax(beta: np.float32) -> Callable[[np.ndarray], np.ndarray]:
-    def softmax(x: np.ndarray) -> np.ndarray:
-        e = np.exp((x - x.max(axis=1, keepdims=True)) * beta)
-        return e / e.sum(axis=1, keepdims=True)
-
-    return softmax
 
 
 # -- LiteRT -----------------------------------------------------------------------------------

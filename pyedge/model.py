@@ -354,13 +354,7 @@ class Model:
                      f"zero_point={p.input.zero_point}")
         lines.append(f"  {'layer':<28}{'output':>8}{'params':>10}{'MACs':>10}  detail")
         for layer in p.layers:
-            if layer.kind == "fully_connected":
-                detail = (f"{layer.activation.lower()}, "
-                          f"{'per-channel' if layer.per_channel else 'per-tensor'} weights")
-                name = "FullyConnected"
-            else:
-                name, detail = ("Softmax", f"beta={layer.beta:g}") if layer.kind == "softmax" \
-                    else (layer.op.capitalize(), "lookup table")
+            name, detail = layer.describe()
             lines.append(f"  {name:<28}{layer.output_depth:>8}{layer.params:>10,}"
                          f"{layer.macs:>10,}  {detail}")
         kind = "float32" if p.float_output else "int8"

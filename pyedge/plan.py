@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
 from . import fixed_point
-from .quantization import multiply_by_quantized_multiplier, quantize_multipliers, round_half_away
+from .ops import OPS
+from .ops.common import InvalidModel, Quantization, int8_quantization
 from .tflite_reader import Graph, Operator, Tensor
 
-# Above this depth the int32 accumulator could overflow (|w| <= 128, |x - zp| <= 255).
-MAX_INPUT_DEPTH = (2**31 - 1) // (128 * 255) - 1
-
-
-class InvalidModel(ValueError):
-    """The file parses, but its contents contradict each other (shapes, scales, a loop)."""
+__all__ = ["InvalidModel", "Plan", "Quantization", "UnsupportedModel", "build_plan", "fixed_batch"]
 
 
 class UnsupportedModel(Exception):
@@ -32,86 +27,6 @@ class UnsupportedModel(Exception):
     def __init__(self, reasons: list[str]):
         super().__init__("; ".join(reasons))
         self.reasons = reasons
-
-
-@dataclass(frozen=True)
-class Quantization:
-    scale: float
-    zero_point: int
-
-
-@dataclass
-class FullyConnectedLayer:
-    name: str  # the output tensor's name in the .tflite file
-    weights: np.ndarray  # int8 [N, K]
-    bias: np.ndarray  # int32 [N] (zeros when the model has none)
-    multiplier: np.ndarray  # int32 [N], Q31
-    shift: np.ndarray  # int32 [N], TFLite convention (positive = left)
-    input_zero_point: int
-    output: Quantization
-    activation: str  # NONE, RELU, RELU6, RELU_N1_TO_1
-    activation_min: int
-    activation_max: int
-    per_channel: bool
-    # TFLite flattens the input to [-1, K]: a plan row of groups * K values is `groups` rows
-    # of the matrix product (a Dense layer on a 3-D input, a 4-D input).
-    groups: int = 1
-    kind: ClassVar[str] = "fully_connected"
-
-    @property
-    def input_depth(self) -> int:
-        return self.groups * int(self.weights.shape[1])
-
-    @property
-    def output_depth(self) -> int:
-        return self.groups * int(self.weights.shape[0])
-
-    @property
-    def macs(self) -> int:
-        return self.groups * self.weights.size
-
-    @property
-    def params(self) -> int:
-        return self.weights.size + self.bias.size
-
-
-class RowwiseLayer:
-    """Mixin for int8 -> int8 ops without weights that keep the row's depth."""
-
-    depth: int
-    macs: ClassVar[int] = 0
-    params: ClassVar[int] = 0
-
-    @property
-    def input_depth(self) -> int:
-        return self.depth
-
-    output_depth = input_depth
-
-
-@dataclass
-class LookupTableLayer(RowwiseLayer):
-    """An elementwise op (LOGISTIC, TANH): the output depends on the input byte only, so a
-    256-entry table computed with the reference arithmetic reproduces it exactly."""
-
-    name: str
-    depth: int
-    output: Quantization
-    op: str
-    table: np.ndarray  # int8 [256], indexed by x + 128
-    kind: ClassVar[str] = "lookup_table"
-
-
-@dataclass
-class SoftmaxLayer(RowwiseLayer):
-    name: str
-    depth: int
-    output: Quantization
-    beta: float
-    softmax: fixed_point.SoftmaxParams
-    exp_table: np.ndarray  # int32 [256]
-    axis_size: int  # TFLite normalizes the last axis only: depth / axis_size softmaxes per row
-    kind: ClassVar[str] = "softmax"
 
 
 @dataclass
@@ -144,26 +59,8 @@ class Plan:
 
     def to_native(self) -> dict:
         """The plan as plain types and arrays for pyedge._core.NativeModel."""
-        layers = []
-        for layer in self.layers:
-            spec = {"kind": layer.kind, "input_depth": layer.input_depth,
-                    "output_depth": layer.output_depth}
-            if isinstance(layer, FullyConnectedLayer):
-                spec.update(input_depth=layer.weights.shape[1], output_depth=layer.weights.shape[0],
-                            groups=layer.groups, weights=layer.weights, bias=layer.bias,
-                            multiplier=layer.multiplier,
-                            shift=layer.shift, input_zero_point=layer.input_zero_point,
-                            output_zero_point=layer.output.zero_point,
-                            activation_min=layer.activation_min,
-                            activation_max=layer.activation_max)
-            elif isinstance(layer, LookupTableLayer):
-                spec.update(table=layer.table)
-            else:
-                spec.update(exp_table=layer.exp_table, axis_size=layer.axis_size,
-                            input_multiplier=layer.softmax.input_multiplier,
-                            input_left_shift=layer.softmax.input_left_shift,
-                            diff_min=layer.softmax.diff_min)
-            layers.append(spec)
+        layers = [{"kind": layer.kind, "input_depth": layer.input_depth,
+                   "output_depth": layer.output_depth, **layer.native()} for layer in self.layers]
         return {"input_depth": self.input_depth, "output_depth": self.output_depth,
                 "feature_shape": self.feature_shape, "int8_input": not self.float_input,
                 "output_shape": self.output_shape, "output_rows_per_row": self.output_rows_per_row,
@@ -171,34 +68,6 @@ class Plan:
                 "input_scale": self.input.scale, "input_zero_point": self.input.zero_point,
                 "output_scale": self.output.scale, "output_zero_point": self.output.zero_point,
                 "layers": layers}
-
-
-def _quantization(t: Tensor) -> Quantization:
-    return Quantization(float(t.scales[0]), int(t.zero_points[0]))
-
-
-def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
-    """TFLite's CalculateActivationRangeQuantized: float bounds quantized with TfLiteRound of a
-    float32 division, intersected with the int8 range. Like TFLite's Prepare, refuses a bound
-    that overflows int32 (a tiny output scale): InvalidModel."""
-
-    def q(value: float) -> int:
-        # The float32 division, done in double and rounded once to float32 (the same bits for
-        # float32 operands); past 2^32 it is out of range whatever the rounding.
-        quotient = float(np.float32(value)) / float(np.float32(out.scale))
-        rounded = round_half_away(float(np.float32(quotient))) if abs(quotient) < 2.0**32 else quotient
-        if not -(2.0**31) <= rounded < 2.0**31:
-            raise InvalidModel(f"activation bound {value} / output scale {out.scale} overflows "
-                               "int32 (TFLite refuses this model too)")
-        return out.zero_point + int(rounded)
-
-    if activation == "RELU":
-        return max(-128, q(0.0)), 127
-    if activation == "RELU6":
-        return max(-128, q(0.0)), min(127, q(6.0))
-    if activation == "RELU_N1_TO_1":
-        return max(-128, q(-1.0)), min(127, q(1.0))
-    return -128, 127
 
 
 # Inputs an op's LiteRT kernel always reads, when the op has that many (default: the first).
@@ -320,7 +189,7 @@ def build_plan(graph: Graph) -> Plan:
     aliases: dict[str, str] = {}
     current = graph_input.index
     float_input = graph_input.type_name == "FLOAT32"
-    input_q = None if float_input else _int8_quantization(graph_input, problems)
+    input_q = None if float_input else int8_quantization(graph_input, problems)
     input_name = graph_input.name
     layers: list = []
     float_output = False
@@ -346,7 +215,7 @@ def build_plan(graph: Graph) -> Plan:
             break
         src, dst = tensors[current], tensors[op.outputs[0]]
         if op.opcode == "QUANTIZE" and src.type_name == "FLOAT32" and not layers and input_q is None:
-            input_q = _int8_quantization(dst, problems)
+            input_q = int8_quantization(dst, problems)
             input_name = dst.name
         elif op.opcode == "DEQUANTIZE" and dst.type_name == "FLOAT32" and dst.index == graph_output.index:
             float_output = True
@@ -354,12 +223,8 @@ def build_plan(graph: Graph) -> Plan:
             problems.append(f"{op.opcode} computes in float: the model is not quantized to int8 "
                             "(convert it with full-integer quantization)")
             break
-        elif op.opcode in ("FULLY_CONNECTED", "LOGISTIC", "TANH", "SOFTMAX"):
-            if op.opcode == "FULLY_CONNECTED":
-                layer = _fully_connected(op, tensors, depth, problems, fixed=batch is not None)
-            else:
-                build = _softmax if op.opcode == "SOFTMAX" else _lookup_table
-                layer = build(op, tensors, depth, problems)
+        elif op.opcode in OPS:
+            layer = OPS[op.opcode].build(op, tensors, depth, problems, fixed=batch is not None)
             if layer is None:  # the reason is in problems: the model goes to the interpreter
                 break
             layers.append(layer)
@@ -441,131 +306,3 @@ def _depth(t: Tensor) -> int:
 
 def _same_quantization(a: Tensor, b: Tensor) -> bool:
     return (np.array_equal(a.scales, b.scales) and np.array_equal(a.zero_points, b.zero_points))
-
-
-def _int8_quantization(t: Tensor, problems: list[str]) -> Quantization | None:
-    if t.type_name != "INT8":
-        problems.append(f"tensor '{t.name}' is {t.type_name}, not INT8")
-        return None
-    if t.scales.size != 1:
-        problems.append(f"activation tensor '{t.name}' needs one scale, has {t.scales.size}")
-        return None
-    q = _quantization(t)
-    if not (math.isfinite(q.scale) and q.scale > 0) or not -128 <= q.zero_point <= 127:
-        raise InvalidModel(f"tensor '{t.name}' has invalid quantization scale={q.scale} "
-                           f"zero_point={q.zero_point}")
-    return q
-
-
-def _fully_connected(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
-                     fixed: bool):
-    n_problems = len(problems)
-    if len(op.inputs) < 2 or op.inputs[1] < 0:
-        problems.append("FULLY_CONNECTED without weights")
-        return None
-    src, weights, dst = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
-    bias = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-    activation = op.options.get("activation", "NONE")
-    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        problems.append(f"FULLY_CONNECTED with fused activation {activation}")
-    if op.options.get("weights_format", 0) != 0:
-        problems.append("FULLY_CONNECTED with shuffled weights")
-    in_q = _int8_quantization(src, problems)
-    out_q = _int8_quantization(dst, problems)
-    if weights.type_name != "INT8" or weights.data is None or weights.data.ndim != 2:
-        problems.append(f"FULLY_CONNECTED weights '{weights.name}' are not constant int8 [N, K] "
-                        f"({weights.type_name} {weights.shape})")
-        return None
-    n, k = weights.data.shape
-    if op.options.get("keep_num_dims") and src.shape and src.shape[-1] != k:
-        # LiteRT's Prepare: with keep_num_dims the weights run along the last dimension.
-        raise InvalidModel(f"FULLY_CONNECTED '{dst.name}' keeps the input's dimensions, but the "
-                           f"input {src.shape} does not end in the weights' depth {k} (TFLite "
-                           "refuses this model too)")
-    if fixed and (k < 1 or math.prod(src.shape) % k):  # at the model's only batch
-        raise InvalidModel(f"FULLY_CONNECTED '{dst.name}': weights {weights.shape} do not match "
-                           f"input {src.shape} (TFLite refuses this model too)")
-    if k < 1 or depth % k:  # TFLite's [-1, K] view would mix values of two batch rows
-        problems.append(f"FULLY_CONNECTED '{dst.name}' reads {depth} values per row in rows of {k}")
-    if k > MAX_INPUT_DEPTH:
-        problems.append(f"FULLY_CONNECTED input depth {k} could overflow int32 accumulators")
-    scales = weights.scales
-    if scales.size not in (1, n) or (scales.size == n and n > 1 and weights.quantized_dimension != 0):
-        raise InvalidModel(f"weights '{weights.name}' have {scales.size} scales for {n} channels")
-    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
-        raise InvalidModel(f"weights '{weights.name}' have invalid scales")
-    if weights.zero_points.size and np.any(weights.zero_points != 0):
-        problems.append(f"weights '{weights.name}' have a non-zero zero point")
-    bias_data = np.zeros(n, np.int32)
-    if bias is not None:
-        if bias.type_name != "INT32" or bias.data is None or bias.data.size != n:
-            raise InvalidModel(f"bias '{bias.name}' is not constant int32 [{n}]")
-        bias_data = bias.data.reshape(n).astype(np.int32)
-    if len(problems) > n_problems:
-        return None
-    if bias is not None and bias.scales.size and scales.size == 1:
-        # TFLite's GetQuantizedConvolutionMultipler (per-tensor weights) refuses a bias scale
-        # further than 2 % of the output scale from input_scale * weight_scale.
-        product = float(in_q.scale) * float(scales[0])
-        if abs(product - float(bias.scales[0])) / float(out_q.scale) > 0.02:
-            raise InvalidModel(f"bias '{bias.name}' scale {float(bias.scales[0]):g} is not input scale x "
-                               f"weight scale {product:g} (TFLite refuses this model too)")
-    # As TFLite's Prepare: real multiplier = (double)input_scale * (double)weight_scale /
-    # (double)output_scale, per channel, then QuantizeMultiplier.
-    channel_scales = np.broadcast_to(scales, (n,)).astype(np.float64)
-    multiplier, shift = quantize_multipliers(float(in_q.scale) * channel_scales / float(out_q.scale))
-    lo, hi = activation_range(activation, out_q)
-    # The kernels accumulate and requantize in int32, as TFLite does. If a bias or a scale
-    # lets either overflow, TFLite's result is undefined (its int32 arithmetic wraps), and
-    # the native kernels could not agree with the reference backend: not a native layer.
-    worst_acc = np.abs(bias_data.astype(np.int64)) + 255 * np.abs(
-        weights.data.astype(np.int64)).sum(axis=1)
-    if worst_acc.max() > 2**31 - 1 or multiply_by_quantized_multiplier(
-            worst_acc, multiplier, shift).max() > 2**31 - 1 - 256:
-        problems.append(f"FULLY_CONNECTED '{dst.name}': int32 accumulators or requantized values "
-                        "could overflow (bias or scales out of the usual range)")
-        return None
-    return FullyConnectedLayer(
-        name=dst.name, weights=np.ascontiguousarray(weights.data, dtype=np.int8), bias=bias_data,
-        multiplier=multiplier, shift=shift, input_zero_point=in_q.zero_point,
-        output=out_q, activation=activation, activation_min=lo, activation_max=hi,
-        per_channel=scales.size > 1, groups=depth // k)
-
-
-def _lookup_table(op: Operator, tensors: list[Tensor], depth: int, problems: list[str]):
-    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
-    if in_q is None or out_q is None:
-        return None
-    # What LiteRT's reference Prepare accepts (measured, docs/native-ops.md): LOGISTIC needs
-    # output scale 1/256 exactly, any zero point; TANH takes any output quantization. Both
-    # then fill the table with the output's own scale and zero point.
-    if op.opcode == "LOGISTIC" and out_q.scale != 1 / 256:
-        raise InvalidModel(f"LOGISTIC output scale {out_q.scale} (TFLite requires 1/256)")
-    make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
-    return LookupTableLayer(dst.name, depth, out_q, op=op.opcode,
-                            table=make(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point))
-
-
-# LiteRT's SOFTMAX Prepare takes an output scale within this relative distance of 1/256 (and
-# computes as for 1/256); measured, docs/native-ops.md.
-SOFTMAX_SCALE_TOLERANCE = 1e-3
-
-
-def _softmax(op: Operator, tensors: list[Tensor], depth: int, problems: list[str]):
-    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    in_q, out_q = _int8_quantization(src, problems), _int8_quantization(dst, problems)
-    if in_q is None or out_q is None:
-        return None
-    if out_q.zero_point != -128 or abs(out_q.scale * 256 - 1) > SOFTMAX_SCALE_TOLERANCE:
-        raise InvalidModel(f"SOFTMAX output quantization {out_q} (TFLite requires scale 1/256, "
-                           "zero point -128)")
-    axis_size = int(src.shape[-1]) if src.shape else 1
-    if axis_size < 1 or depth % axis_size:
-        problems.append(f"SOFTMAX '{dst.name}' over an axis of {axis_size} in rows of {depth}")
-        return None
-    beta = float(op.options["beta"])
-    # (the parameters LiteRT aborts on were refused for every SOFTMAX by _check_interpreter_aborts)
-    params = fixed_point.softmax_params(in_q.scale, beta)
-    return SoftmaxLayer(dst.name, depth, out_q, beta=beta, softmax=params,
-                        exp_table=fixed_point.softmax_exp_table(params), axis_size=axis_size)

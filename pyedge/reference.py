@@ -1,36 +1,15 @@
 """The NumPy backend: the plan's integer arithmetic written plainly, the tests' oracle.
 
-Slower than the native kernels but exact: int8 x int8 products summed in float64 stay
-exact (|sum| < 2^53), so BLAS can do the matrix product.
+Each layer's NumPy arithmetic is its op's reference() (pyedge/ops/): slower than the native
+kernels, but exact, and written independently of them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import fixed_point
-from .plan import FullyConnectedLayer, LookupTableLayer, Plan
-from .quantization import dequantize, multiply_by_quantized_multiplier, quantize
-
-
-def fully_connected(layer: FullyConnectedLayer, x: np.ndarray) -> np.ndarray:
-    # TFLite's view of the input as [-1, K]: each plan row holds layer.groups of them.
-    centered = x.reshape(-1, layer.weights.shape[1]).astype(np.float64) - layer.input_zero_point
-    acc = (centered @ layer.weights.astype(np.float64).T).astype(np.int64) + layer.bias
-    y = multiply_by_quantized_multiplier(acc, layer.multiplier, layer.shift)
-    y = y + layer.output.zero_point
-    y = np.clip(y, layer.activation_min, layer.activation_max).astype(np.int8)
-    return y.reshape(x.shape[0], layer.output_depth)
-
-
-def run_layer(layer: object, x: np.ndarray) -> np.ndarray:
-    if isinstance(layer, FullyConnectedLayer):
-        return fully_connected(layer, x)
-    if isinstance(layer, LookupTableLayer):
-        return layer.table[x.astype(np.int16) + 128]
-    # The last axis only, as TFLite normalizes it.
-    y = fixed_point.softmax_s8(x.reshape(-1, layer.axis_size), layer.softmax, layer.exp_table)
-    return y.reshape(x.shape)
+from .plan import Plan
+from .quantization import dequantize, quantize
 
 
 class ReferenceBackend:
@@ -50,7 +29,7 @@ class ReferenceBackend:
         """The int8 input and every layer's int8 output."""
         tensors = [self.quantize_input(x)]
         for layer in self.plan.layers:
-            tensors.append(run_layer(layer, tensors[-1]))
+            tensors.append(layer.reference(tensors[-1]))
         return tensors
 
     def predict(self, x: np.ndarray) -> np.ndarray:

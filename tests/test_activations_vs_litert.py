@@ -330,11 +330,10 @@ def test_elementwise_all_256_inputs(elementwise_int8_io_models, activation):
 _SHIM = r"""
 #include <cstdint>
 #include "pyedge/softmax_s8.h"
-extern "C" int pyedge_test_softmax_s8(const int32_t* table, int32_t m, int32_t shift,
-                                      int32_t diff_min, const int8_t* in, int rows, int depth,
-                                      int8_t* out) {
+extern "C" int pyedge_test_softmax_s8(const int32_t* table, int32_t diff_min,
+                                      const int8_t* in, int rows, int depth, int8_t* out) {
   try {
-    pyedge::SoftmaxS8 kernel(table, {m, shift, diff_min});
+    pyedge::SoftmaxS8 kernel(table, pyedge::SoftmaxS8Params{diff_min});
     kernel.run(in, rows, depth, out);
     return 0;
   } catch (...) {
@@ -366,8 +365,6 @@ def cpp_softmax(tmp_path_factory):
         out = np.empty_like(x)
         rc = fn(
             table.ctypes.data_as(ctypes.c_void_p),
-            ctypes.c_int32(params.input_multiplier),
-            ctypes.c_int32(params.input_left_shift),
             ctypes.c_int32(params.diff_min),
             x.ctypes.data_as(ctypes.c_void_p),
             ctypes.c_int(x.shape[0]),

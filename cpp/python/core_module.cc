@@ -70,9 +70,7 @@ class NativeModel {
       } else if (kind == "lookup_table") {
         layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
       } else if (kind == "softmax") {
-        pyedge::SoftmaxS8Params p{d["input_multiplier"].cast<int32_t>(),
-                                  d["input_left_shift"].cast<int32_t>(),
-                                  d["diff_min"].cast<int32_t>()};
+        pyedge::SoftmaxS8Params p{d["diff_min"].cast<int32_t>()};
         layers.push_back(
             pyedge::make_softmax_layer(array_of<int32_t>(d, "exp_table", 256).data(), p, n,
                                        kernel_.softmax, d["axis_size"].cast<int>()));

@@ -35,7 +35,7 @@ std::unique_ptr<pyedge::Plan> make_plan(const std::vector<Weights>& layers,
   // A softmax table shaped like a real one: exp(-d / 8) in Q0.31, cut off below diff_min.
   std::vector<int32_t> table(256);
   for (int d = 0; d < 256; ++d) table[d] = d > 200 ? 0 : static_cast<int32_t>(2147483647.0 * std::exp(-d / 8.0));
-  plan_layers.push_back(pyedge::make_softmax_layer(table.data(), {1 << 30, 1, -200},
+  plan_layers.push_back(pyedge::make_softmax_layer(table.data(), pyedge::SoftmaxS8Params{-200},
                                                    depths.back(), kernel.softmax));
   return std::make_unique<pyedge::Plan>(depths[0], pyedge::Quantization{0.05f, 2},
                                         pyedge::Quantization{1.0f / 256, -128},

@@ -248,7 +248,7 @@ const std::vector<Impl>& Impls() {
 
 pyedge::SoftmaxS8 MakeKernel(const RefParams& p) {
   const std::vector<int32_t> table = BuildTable(p);
-  return pyedge::SoftmaxS8(table.data(), {p.multiplier, p.left_shift, p.diff_min});
+  return pyedge::SoftmaxS8(table.data(), pyedge::SoftmaxS8Params{p.diff_min});
 }
 
 // First mismatch of got vs want as a message, or "" when equal.

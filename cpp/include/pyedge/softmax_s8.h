@@ -15,9 +15,9 @@
 namespace pyedge {
 
 struct SoftmaxS8Params {
-  int32_t input_multiplier;  // Q31 multiplier of beta * input_scale * 2^26 (informational)
-  int32_t input_left_shift;  // its left shift (informational)
-  int32_t diff_min;          // differences below this are excluded (table entries are 0)
+  // Differences below this are excluded (their table entries are 0). The input multiplier
+  // and shift of TFLite's Prepare are already in the table.
+  int32_t diff_min;
 };
 
 class SoftmaxS8 {

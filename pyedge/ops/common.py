@@ -1,0 +1,62 @@
+"""What every op's Prepare uses: the int8 quantization of an activation tensor, the fused
+activation's bounds, and the error for a model whose contents contradict each other."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..quantization import round_half_away
+from ..tflite_reader import Tensor
+
+
+class InvalidModel(ValueError):
+    """The file parses, but its contents contradict each other (shapes, scales, a loop)."""
+
+
+@dataclass(frozen=True)
+class Quantization:
+    scale: float
+    zero_point: int
+
+
+def int8_quantization(t: Tensor, problems: list[str]) -> Quantization | None:
+    """The tensor's per-tensor int8 quantization; None (and the reason in problems) when it
+    is not an int8 activation the native plan can run."""
+    if t.type_name != "INT8":
+        problems.append(f"tensor '{t.name}' is {t.type_name}, not INT8")
+        return None
+    if t.scales.size != 1:
+        problems.append(f"activation tensor '{t.name}' needs one scale, has {t.scales.size}")
+        return None
+    q = Quantization(float(t.scales[0]), int(t.zero_points[0]))
+    if not (math.isfinite(q.scale) and q.scale > 0) or not -128 <= q.zero_point <= 127:
+        raise InvalidModel(f"tensor '{t.name}' has invalid quantization scale={q.scale} "
+                           f"zero_point={q.zero_point}")
+    return q
+
+
+def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
+    """TFLite's CalculateActivationRangeQuantized: float bounds quantized with TfLiteRound of a
+    float32 division, intersected with the int8 range. Like TFLite's Prepare, refuses a bound
+    that overflows int32 (a tiny output scale): InvalidModel."""
+
+    def q(value: float) -> int:
+        # The float32 division, done in double and rounded once to float32 (the same bits for
+        # float32 operands); past 2^32 it is out of range whatever the rounding.
+        quotient = float(np.float32(value)) / float(np.float32(out.scale))
+        rounded = round_half_away(float(np.float32(quotient))) if abs(quotient) < 2.0**32 else quotient
+        if not -(2.0**31) <= rounded < 2.0**31:
+            raise InvalidModel(f"activation bound {value} / output scale {out.scale} overflows "
+                               "int32 (TFLite refuses this model too)")
+        return out.zero_point + int(rounded)
+
+    if activation == "RELU":
+        return max(-128, q(0.0)), 127
+    if activation == "RELU6":
+        return max(-128, q(0.0)), min(127, q(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(-128, q(-1.0)), min(127, q(1.0))
+    return -128, 127

@@ -1,0 +1,64 @@
+"""LOGISTIC and TANH (int8): the output depends on the input byte only, so the 256-entry table
+LiteRT's reference Prepare fills reproduces them exactly (docs/arithmetic.md, "LOGISTIC and
+TANH")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from .. import fixed_point
+from ..tflite_reader import Operator, Tensor
+from .common import InvalidModel, Quantization, int8_quantization
+
+OPCODES = ("LOGISTIC", "TANH")
+
+
+@dataclass
+class LookupTableLayer:
+    name: str
+    depth: int
+    output: Quantization
+    op: str  # LOGISTIC or TANH
+    table: np.ndarray  # int8 [256], indexed by x + 128
+    kind: ClassVar[str] = "lookup_table"
+    macs: ClassVar[int] = 0
+    params: ClassVar[int] = 0
+
+    @property
+    def input_depth(self) -> int:
+        return self.depth
+
+    output_depth = input_depth
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return self.table[x.astype(np.int16) + 128]
+
+    def native(self) -> dict:
+        return {"table": self.table}
+
+    def describe(self) -> tuple[str, str]:
+        return self.op.capitalize(), "lookup table"
+
+    def float_step(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self.op == "LOGISTIC":
+            return lambda x: 1.0 / (1.0 + np.exp(-x))
+        return np.tanh
+
+
+def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
+          fixed: bool) -> LookupTableLayer | None:
+    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
+    if in_q is None or out_q is None:
+        return None
+    # What LiteRT's reference Prepare accepts (measured, docs/native-ops.md): LOGISTIC needs
+    # output scale 1/256 exactly, any zero point; TANH takes any output quantization. Both
+    # then fill the table with the output's own scale and zero point.
+    if op.opcode == "LOGISTIC" and out_q.scale != 1 / 256:
+        raise InvalidModel(f"LOGISTIC output scale {out_q.scale} (TFLite requires 1/256)")
+    make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
+    return LookupTableLayer(dst.name, depth, out_q, op=op.opcode,
+                            table=make(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point))
