@@ -862,6 +862,18 @@ def load_finding(path: Path) -> tuple[bytes, list[np.ndarray]]:
         return path.read_bytes(), [inputs[k] for k in sorted(inputs.files, key=lambda k: int(k[4:]))]
 
 
+def save_fixture(seed: int, index: int, folder: Path, name: str) -> int:
+    case = generate(seed, index)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.tflite"
+    path.write_bytes(case.content)
+    path.with_suffix(".npz").write_bytes(npz_bytes(case.inputs))
+    path.with_suffix(".txt").write_text(f"model {case.description} | made by: tools/fuzz_models.py "
+                                        f"--seed {seed} --start {index} --fixture {name}\n")
+    print(f"fuzz_models: saved model {index} of seed {seed} as {path}")
+    return 0
+
+
 def replay(paths: list[str], quick: bool) -> int:
     kernels = supported_kernels()
     failures = 0
@@ -890,11 +902,16 @@ def main() -> int:
                         help="worker processes (default: one per CPU)")
     parser.add_argument("--stats", help="write the run's counts as JSON here")
     parser.add_argument("--replay", nargs="+", metavar="MODEL", help="recheck saved findings")
+    parser.add_argument("--fixture", metavar="NAME", help="save model --start of --seed as "
+                        "NAME.tflite (+ .npz, .txt) in --save: a regression fixture of a fixed "
+                        "finding (tests/test_fuzz_models.py replays those in tests/fixtures/fuzz_models)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--step", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
         return replay(args.replay, args.quick)
+    if args.fixture:
+        return save_fixture(args.seed, args.start, Path(args.save), args.fixture)
     if args.worker:
         return run_worker(args)
     if args.seconds is None and args.models is None:
