@@ -1,11 +1,12 @@
 """Differential fuzzing of whole models: random valid int8 .tflite files, pyedge against LiteRT.
 
-Each model is a chain QUANTIZE? -> (FULLY_CONNECTED | SOFTMAX | LOGISTIC | TANH | RESHAPE)*
--> DEQUANTIZE? on int8 tensors of rank 2 to 4 (batch first, shape_signature -1), written with
-tests/tflite_builder.py, with odd sizes, scales over many decades, extreme zero points, per-channel
-and per-tensor weights, large biases, every fused activation, FC inputs TFLite flattens, and now
-and then an op or a parameter the native plan must refuse (so the model goes to the interpreter)
-or that LiteRT itself refuses. On random int8 or float rows, bit for bit:
+Each model is a chain QUANTIZE? -> (FULLY_CONNECTED | SOFTMAX | LOGISTIC | TANH | RESHAPE |
+RELU | RELU6 | RELU_N1_TO_1 | QUANTIZE int8 -> int8)* -> DEQUANTIZE? on int8 tensors of rank 2
+to 4 (batch first, shape_signature -1), written with tests/tflite_builder.py, with odd sizes,
+scales over many decades, extreme zero points, per-channel and per-tensor weights, large
+biases, every fused activation, FC inputs TFLite flattens, and now and then an op or a parameter
+the native plan must refuse (so the model goes to the interpreter) or that LiteRT itself
+refuses. On random int8 or float rows, bit for bit:
 
 * LiteRT BUILTIN_REF (every intermediate tensor preserved) is the oracle;
 * pyedge.Model(content) (backend auto) must load whatever LiteRT runs and give its outputs, and
@@ -287,22 +288,25 @@ def add_reshape(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     return w.op("RESHAPE", inputs, y, note, new_shape=target if how != "tensor" else None)
 
 
+def add_requantize(w: Writer, rng: np.random.Generator, x: Node) -> Node:
+    """RELU, RELU6, RELU_N1_TO_1 or QUANTIZE int8 -> int8, with the input's quantization or another."""
+    opcode = str(rng.choice(["RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE"]))
+    scale, zero_point = x.scale, x.zero_point
+    if opcode == "QUANTIZE" or rng.random() < 0.5:
+        scale, zero_point = log_uniform(rng, 1e-6, 1e3), random_zero_point(rng)
+    y = w.activation(x.lead, x.row, scale, zero_point)
+    return w.op(opcode, [x.index], y, f"{opcode}[int8 out {scale:.4g}/{zero_point}]")
+
+
 def add_foreign(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     """An op LiteRT runs and the native plan does not: the model must go to the interpreter."""
-    kind = rng.choice(["RELU", "requantize", "float"])
-    if kind == "RELU":
-        y = w.activation(x.lead, x.row, x.scale, x.zero_point)
-        return w.op("RELU", [x.index], y, "RELU[int8]")
-    if kind == "requantize":
-        y = w.activation(x.lead, x.row, log_uniform(rng, 1e-6, 1e3), random_zero_point(rng))
-        return w.op("QUANTIZE", [x.index], y, "QUANTIZE[int8->int8]")
     f = w.op("DEQUANTIZE", [x.index], w.activation(x.lead, x.row, float32=True), "DEQUANTIZE[mid]")
     y = w.activation(x.lead, x.row, log_uniform(rng, 1e-6, 1e3), random_zero_point(rng))
     return w.op("QUANTIZE", [f.index], y, "QUANTIZE[mid]")
 
 
-OPS = {"FULLY_CONNECTED": 0.4, "SOFTMAX": 0.15, "LOGISTIC": 0.12, "TANH": 0.12, "RESHAPE": 0.17,
-       "foreign": 0.04}
+OPS = {"FULLY_CONNECTED": 0.38, "SOFTMAX": 0.14, "LOGISTIC": 0.11, "TANH": 0.11, "RESHAPE": 0.16,
+       "requantize": 0.07, "foreign": 0.03}
 
 
 def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
@@ -313,6 +317,8 @@ def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
         return add_softmax(w, rng, x)
     if opcode == "RESHAPE":
         return add_reshape(w, rng, x)
+    if opcode == "requantize":
+        return add_requantize(w, rng, x)
     if opcode == "foreign":
         return add_foreign(w, rng, x)
     return add_lookup(w, rng, x, opcode)

@@ -12,7 +12,7 @@ docs/native-ops.md says what each op accepts.
 
 from __future__ import annotations
 
-from . import fully_connected, lookup_table, softmax
+from . import fully_connected, lookup_table, requantize, softmax
 
-MODULES = (fully_connected, softmax, lookup_table)
+MODULES = (fully_connected, softmax, lookup_table, requantize)
 OPS = {opcode: module for module in MODULES for opcode in module.OPCODES}

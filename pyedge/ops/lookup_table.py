@@ -1,10 +1,10 @@
 """LOGISTIC and TANH (int8): the output depends on the input byte only, so the 256-entry table
 LiteRT's reference Prepare fills reproduces them exactly (docs/arithmetic.md, "LOGISTIC and
-TANH")."""
+TANH"). The layer runs any such byte-to-byte op (requantize.py's too) as one C++ table lookup."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -21,8 +21,9 @@ class LookupTableLayer:
     name: str
     depth: int
     output: Quantization
-    op: str  # LOGISTIC or TANH
+    op: str  # the TFLite operator: LOGISTIC, TANH, or one of requantize.py's
     table: np.ndarray  # int8 [256], indexed by x + 128
+    float_fn: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=np.tanh)
     kind: ClassVar[str] = "lookup_table"
     macs: ClassVar[int] = 0
     params: ClassVar[int] = 0
@@ -43,9 +44,7 @@ class LookupTableLayer:
         return self.op.capitalize(), "lookup table"
 
     def float_step(self) -> Callable[[np.ndarray], np.ndarray]:
-        if self.op == "LOGISTIC":
-            return lambda x: 1.0 / (1.0 + np.exp(-x))
-        return np.tanh
+        return self.float_fn
 
 
 def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
@@ -61,4 +60,9 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
         raise InvalidModel(f"LOGISTIC output scale {out_q.scale} (TFLite requires 1/256)")
     make = fixed_point.logistic_table if op.opcode == "LOGISTIC" else fixed_point.tanh_table
     return LookupTableLayer(dst.name, depth, out_q, op=op.opcode,
-                            table=make(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point))
+                            table=make(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point),
+                            float_fn=_sigmoid if op.opcode == "LOGISTIC" else np.tanh)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

@@ -1,0 +1,53 @@
+"""RELU, RELU6, RELU_N1_TO_1 and QUANTIZE int8 -> int8: a requantization of each byte, clamped.
+
+LiteRT's Prepare makes one multiplier of input_scale / output_scale (QuantizeMultiplier) and
+its kernels compute, per value, clamp(output_zero_point + multiply(x - input_zero_point), lo, hi)
+with lo, hi the activation's bounds (activations.cc QuantizedReluX; quantize.cc Requantize,
+where lo, hi is the int8 range). Measured: the multiply is gemmlowp's double rounding here
+(a rounding doubling high multiply, then a rounding shift), not FULLY_CONNECTED's single
+rounding: it matched LiteRT BUILTIN_REF on 90 of 90 random quantizations, single rounding on 71
+(docs/arithmetic.md). The output depends on the input byte only, so the layer is a 256-entry
+table (lookup_table.py's layer, one C++ lookup), checked against LiteRT BUILTIN_REF on every
+byte by tests/test_requantize_ops.py.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .. import fixed_point
+from ..quantization import quantize_multipliers
+from ..tflite_reader import Operator, Tensor
+from .common import activation_range, int8_quantization
+from .lookup_table import LookupTableLayer
+
+OPCODES = ("RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE")
+FLOAT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "RELU": lambda x: np.maximum(x, 0), "RELU6": lambda x: np.clip(x, 0, 6),
+    "RELU_N1_TO_1": lambda x: np.clip(x, -1, 1), "QUANTIZE": lambda x: x}
+
+
+def _double_rounding_multiply(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier of the gemmlowp form: x * 2^left in int32 (wrapping,
+    as the C++ does), SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT."""
+    left, right = max(shift, 0), max(-shift, 0)
+    high = fixed_point.saturating_rounding_doubling_high_mul(fixed_point.wrap_int32(x * (1 << left)),
+                                                             multiplier)
+    return fixed_point.rounding_divide_by_pot(high, right)
+
+
+def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
+          fixed: bool) -> LookupTableLayer | None:
+    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
+    if in_q is None or out_q is None:
+        return None
+    multiplier, shift = quantize_multipliers(np.array([float(in_q.scale) / float(out_q.scale)]))
+    lo, hi = activation_range("NONE" if op.opcode == "QUANTIZE" else op.opcode, out_q)
+    x = np.arange(-128, 128, dtype=np.int64)
+    y = _double_rounding_multiply(x - in_q.zero_point, int(multiplier[0]), int(shift[0]))
+    table = np.clip(y + out_q.zero_point, lo, hi).astype(np.int8)
+    return LookupTableLayer(dst.name, depth, out_q, op=op.opcode, table=table,
+                            float_fn=FLOAT_FUNCTIONS[op.opcode])
