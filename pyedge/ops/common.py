@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..quantization import round_half_away
-from ..tflite_reader import Tensor
+from ..tflite_reader import Operator, Tensor
 
 
 class InvalidModel(ValueError):
@@ -36,6 +37,31 @@ def int8_quantization(t: Tensor, problems: list[str]) -> Quantization | None:
         raise InvalidModel(f"tensor '{t.name}' has invalid quantization scale={q.scale} "
                            f"zero_point={q.zero_point}")
     return q
+
+
+def int8_input_and_output(op: Operator, tensors: list[Tensor], problems: list[str]
+                          ) -> tuple[Tensor, Quantization, Quantization] | None:
+    """The output tensor and the int8 quantizations of a one-input, one-output op; None (and
+    the reasons in problems) when either tensor is not an int8 activation."""
+    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
+    if in_q is None or out_q is None:
+        return None
+    return dst, in_q, out_q
+
+
+class RowwiseLayer:
+    """Mixin for int8 -> int8 layers without weights that keep a row's depth."""
+
+    depth: int
+    macs: ClassVar[int] = 0
+    params: ClassVar[int] = 0
+
+    @property
+    def input_depth(self) -> int:
+        return self.depth
+
+    output_depth = input_depth
 
 
 def activation_range(activation: str, out: Quantization) -> tuple[int, int]:

@@ -11,13 +11,13 @@ import numpy as np
 
 from .. import fixed_point
 from ..tflite_reader import Operator, Tensor
-from .common import InvalidModel, Quantization, int8_quantization
+from .common import InvalidModel, Quantization, RowwiseLayer, int8_input_and_output
 
 OPCODES = ("LOGISTIC", "TANH")
 
 
 @dataclass
-class LookupTableLayer:
+class LookupTableLayer(RowwiseLayer):
     name: str
     depth: int
     output: Quantization
@@ -25,15 +25,6 @@ class LookupTableLayer:
     table: np.ndarray  # int8 [256], indexed by x + 128
     float_fn: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=np.tanh)
     kind: ClassVar[str] = "lookup_table"
-    macs: ClassVar[int] = 0
-    params: ClassVar[int] = 0
-
-    @property
-    def input_depth(self) -> int:
-        return self.depth
-
-    output_depth = input_depth
-
     def reference(self, x: np.ndarray) -> np.ndarray:
         return self.table[x.astype(np.int16) + 128]
 
@@ -49,10 +40,10 @@ class LookupTableLayer:
 
 def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
           fixed: bool) -> LookupTableLayer | None:
-    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
-    if in_q is None or out_q is None:
+    found = int8_input_and_output(op, tensors, problems)
+    if found is None:
         return None
+    dst, in_q, out_q = found
     # What LiteRT's reference Prepare accepts (measured, docs/native-ops.md): LOGISTIC needs
     # output scale 1/256 exactly, any zero point; TANH takes any output quantization. Both
     # then fill the table with the output's own scale and zero point.

@@ -20,7 +20,7 @@ import numpy as np
 from .. import fixed_point
 from ..quantization import quantize_multipliers
 from ..tflite_reader import Operator, Tensor
-from .common import activation_range, int8_quantization
+from .common import activation_range, int8_input_and_output
 from .lookup_table import LookupTableLayer
 
 OPCODES = ("RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE")
@@ -40,10 +40,10 @@ def _double_rounding_multiply(x: np.ndarray, multiplier: int, shift: int) -> np.
 
 def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
           fixed: bool) -> LookupTableLayer | None:
-    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
-    if in_q is None or out_q is None:
+    found = int8_input_and_output(op, tensors, problems)
+    if found is None:
         return None
+    dst, in_q, out_q = found
     multiplier, shift = quantize_multipliers(np.array([float(in_q.scale) / float(out_q.scale)]))
     lo, hi = activation_range("NONE" if op.opcode == "QUANTIZE" else op.opcode, out_q)
     x = np.arange(-128, 128, dtype=np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import fixed_point
 from ..tflite_reader import Operator, Tensor
-from .common import InvalidModel, Quantization, int8_quantization
+from .common import InvalidModel, Quantization, RowwiseLayer, int8_input_and_output
 
 OPCODES = ("SOFTMAX",)
 # LiteRT's SOFTMAX Prepare takes an output scale within this relative distance of 1/256 (and
@@ -19,7 +19,7 @@ SOFTMAX_SCALE_TOLERANCE = 1e-3
 
 
 @dataclass
-class SoftmaxLayer:
+class SoftmaxLayer(RowwiseLayer):
     name: str
     depth: int
     output: Quantization
@@ -28,15 +28,6 @@ class SoftmaxLayer:
     exp_table: np.ndarray  # int32 [256]
     axis_size: int  # TFLite normalizes the last axis only: depth / axis_size softmaxes per row
     kind: ClassVar[str] = "softmax"
-    macs: ClassVar[int] = 0
-    params: ClassVar[int] = 0
-
-    @property
-    def input_depth(self) -> int:
-        return self.depth
-
-    output_depth = input_depth
-
     def reference(self, x: np.ndarray) -> np.ndarray:
         y = fixed_point.softmax_s8(x.reshape(-1, self.axis_size), self.softmax, self.exp_table)
         return y.reshape(x.shape)
@@ -61,13 +52,14 @@ class SoftmaxLayer:
 
 def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
           fixed: bool) -> SoftmaxLayer | None:
-    src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
-    if in_q is None or out_q is None:
+    found = int8_input_and_output(op, tensors, problems)
+    if found is None:
         return None
+    dst, in_q, out_q = found
     if out_q.zero_point != -128 or abs(out_q.scale * 256 - 1) > SOFTMAX_SCALE_TOLERANCE:
         raise InvalidModel(f"SOFTMAX output quantization {out_q} (TFLite requires scale 1/256, "
                            "zero point -128)")
+    src = tensors[op.inputs[0]]
     axis_size = int(src.shape[-1]) if src.shape else 1
     if axis_size < 1 or depth % axis_size:
         problems.append(f"SOFTMAX '{dst.name}' over an axis of {axis_size} in rows of {depth}")
