@@ -119,3 +119,17 @@ def test_tanh_and_logistic_tables_equal_litert_on_every_byte(opcode: str) -> Non
         expected = litert_output(content, EVERY_BYTE, dequantized=False)
         for who, y in int8_outputs(content, EVERY_BYTE).items():
             np.testing.assert_array_equal(y, expected, err_msg=f"{opcode} {q_in} -> {q_out} on {who}")
+
+
+@pytest.mark.parametrize("opcode, q_in, q_out, reason", [
+    # Found by tools/fuzz_models.py (seed 1, models 13271, 9210, 14353): LiteRT's int32
+    # arithmetic overflows (its result is the CPU's), so the interpreter runs these.
+    ("QUANTIZE", (3413.171142578125, -128), (2.268820026074536e-06, -128), "overflows LiteRT's int32"),
+    ("RELU", (109501.5859375, 74), (2.768328704405576e-05, 6), "overflows LiteRT's int32"),
+    ("RELU6", (1e-09, 0), (1.682001538050315e-09, 0), "over output scale 1.682e-09 overflows int32"),
+])
+def test_requantizations_litert_overflows_on_run_on_the_interpreter(opcode, q_in, q_out, reason) -> None:
+    content = one_op(opcode, [1, 256], q_in, q_out)
+    model = pyedge.Model(content)
+    assert model.backend.startswith("interpreter") and reason in model.backend, model.backend
+    np.testing.assert_array_equal(model.predict(EVERY_BYTE), litert_output(content, EVERY_BYTE))

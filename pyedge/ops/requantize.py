@@ -20,10 +20,11 @@ import numpy as np
 from .. import fixed_point
 from ..quantization import quantize_multipliers
 from ..tflite_reader import Operator, Tensor
-from .common import activation_range, int8_input_and_output
+from .common import InvalidModel, activation_range, int8_input_and_output
 from .lookup_table import LookupTableLayer
 
 OPCODES = ("RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE")
+MAX_SHIFT = 23  # 255 * 2^23 < 2^31: (x - zero_point) * 2^shift stays in int32 for every byte
 FLOAT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "RELU": lambda x: np.maximum(x, 0), "RELU6": lambda x: np.clip(x, 0, 6),
     "RELU_N1_TO_1": lambda x: np.clip(x, -1, 1), "QUANTIZE": lambda x: x}
@@ -44,8 +45,22 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
     if found is None:
         return None
     dst, in_q, out_q = found
-    multiplier, shift = quantize_multipliers(np.array([float(in_q.scale) / float(out_q.scale)]))
-    lo, hi = activation_range("NONE" if op.opcode == "QUANTIZE" else op.opcode, out_q)
+    ratio = float(in_q.scale) / float(out_q.scale)
+    multiplier, shift = quantize_multipliers(np.array([ratio]))
+    # LiteRT computes (x - zero_point) * 2^shift in int32: past 2^23 that overflows for some
+    # byte, and past 2^30 its shift itself is out of range (undefined behaviour in its C++;
+    # measured, x86 wraps the shift count). Its result is then the CPU's, not arithmetic's: the
+    # interpreter runs such a layer (found by tools/fuzz_models.py).
+    if shift[0] > MAX_SHIFT:
+        problems.append(f"{op.opcode} '{dst.name}': input scale / output scale = {ratio:.3g} "
+                        "overflows LiteRT's int32 arithmetic")
+        return None
+    try:
+        lo, hi = activation_range("NONE" if op.opcode == "QUANTIZE" else op.opcode, out_q)
+    except InvalidModel:  # LiteRT's RELU casts the overflowing bound to int32 anyway (UB)
+        problems.append(f"{op.opcode} '{dst.name}': its bound over output scale {out_q.scale:g} "
+                        "overflows int32")
+        return None
     x = np.arange(-128, 128, dtype=np.int64)
     y = _double_rounding_multiply(x - in_q.zero_point, int(multiplier[0]), int(shift[0]))
     table = np.clip(y + out_q.zero_point, lo, hi).astype(np.int8)
