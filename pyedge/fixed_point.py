@@ -353,9 +353,9 @@ def _lut_populate_int8(
 def _c_float_function(name: str) -> Callable[[float], float] | None:
     """The C library's float function `name` (expf, tanhf), the one std::exp / std::tanh of a
     float call in LiteRT's Prepare; None where this process has none."""
-    try:
+    try:  # (CDLL(None): the C library this process already uses; a TypeError on Windows)
         function = getattr(ctypes.CDLL(None), name)
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):
         return None
     function.restype, function.argtypes = ctypes.c_float, [ctypes.c_float]
     return function

@@ -4,8 +4,9 @@ The `flatbuffers` package's generated accessors cost a few microseconds per fiel
 through several Python layers), which made reading a small model take milliseconds, ten times
 LiteRT's whole load. This reads the same wire format (flatbuffers.dev, "Internals") with
 `struct.unpack_from` at offsets that are checked against the file first: every read that would
-leave the file raises ValueError, so a forged file cannot make it read elsewhere or allocate
-more than the file holds. Field slots are the fields' order in the schema (TFLite's schema.fbs).
+leave the file raises ValueError, so a forged file cannot make it read elsewhere, and no vector
+it returns is longer than the file (tflite_reader.py bounds how often one is read). Field slots
+are the fields' order in the schema (TFLite's schema.fbs).
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ class InterpreterBackend:
             try:
                 interpreter.resize_tensor_input(detail["index"], [x.shape[0], *detail["shape"][1:]])
                 interpreter.allocate_tensors()
-            except RuntimeError as error:
+            except (RuntimeError, ValueError) as error:
                 # A model can be valid at some batches only (a RESHAPE to a fixed shape after
                 # a FULLY_CONNECTED that flattens its input, found by tools/fuzz_models.py).
                 self._local.interpreter = None  # a failed Prepare leaves it half-allocated

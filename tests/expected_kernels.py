@@ -1,17 +1,18 @@
 """The kernels this CPU must get, from what the operating system says it has, not from pyedge.
 
 pyedge reads CPUID (x86) or the auxiliary vector (ARM) itself; this reads Linux's
-/proc/cpuinfo instead, so that a CPU-detection regression, or a kernel the build silently
-dropped, fails a test rather than passing on the scalar kernel. PYEDGE_EXPECT_SUPPORTED, when
-set, wins: under qemu-user /proc/cpuinfo is the host's, so tools/cross/test-arm.sh sets it per
-emulated CPU model. Run as a script, it prints the list (comma-separated; empty when unknown),
-which tools/test.sh hands to the C++ kernel tests.
+/proc/cpuinfo instead, so that a CPU-detection regression fails a test rather than passing on
+the scalar kernel (the tests compare the kernels compiled into the build). When set,
+PYEDGE_EXPECT_SUPPORTED wins: under qemu-user /proc/cpuinfo is the host's, so
+tools/cross/test-arm.sh sets it per emulated CPU model. Run as a script, it prints the list
+(comma-separated; empty when unknown), which tools/test.sh hands to the C++ kernel tests.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import struct
 
 # Each kernel with the /proc/cpuinfo flags it needs (Linux's names; cpu_features.cc asks CPUID
 # for the same), in pyedge.kernels() order.
@@ -41,7 +42,10 @@ def expected_supported() -> list[str] | None:
     """The supported kernels, in pyedge.kernels() order; None where this cannot be known."""
     if os.environ.get("PYEDGE_EXPECT_SUPPORTED"):
         return os.environ["PYEDGE_EXPECT_SUPPORTED"].split(",")
-    table = TABLES.get(platform.machine().lower())
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64") and struct.calcsize("P") == 4:
+        machine = "armv7l"  # a 32-bit userland on a 64-bit kernel (Raspberry Pi OS 32-bit)
+    table = TABLES.get(machine)
     flags = _cpuinfo_flags()
     if table is None or not flags or platform.system() != "Linux":
         return None

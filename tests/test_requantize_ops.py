@@ -66,17 +66,21 @@ def test_tflite_quantize_int8_to_int8_cases(name: str) -> None:
 def random_quantizations(seed: int, n: int) -> list[tuple[tuple[float, int], tuple[float, int]]]:
     rng = np.random.default_rng(seed)
     cases = [((0.1, 0), (0.1, 0)), ((1 / 256, -128), (1 / 128, 127)), ((1.0, 127), (1e-3, -128)),
-             ((1e-3, -128), (1.0, 127)), ((6 / 255, -128), (6 / 255, -128))]
+             ((1e-3, -128), (1.0, 127)), ((6 / 255, -128), (6 / 255, -128)),
+             # Found by review: RELU's Prepare divides the scales in float32 (1 LSB on one byte).
+             ((0.0972879, -111), (0.21308301, -23)), ((0.017820695, -19), (0.016794372, 29))]
+    cases = [((float(np.float32(a[0])), a[1]), (float(np.float32(b[0])), b[1])) for a, b in cases]
     for _ in range(n):
         scales = np.float32(10.0 ** rng.uniform(-5, 2, 2))
         zero_points = rng.choice([-128, 127, 0, *rng.integers(-128, 128, 3)], 2)
-        cases.append(((float(scales[0]), int(zero_points[0])), (float(scales[1]), int(zero_points[1]))))
+        if scales[0] / scales[1] < 2.0**23:  # (beyond, the interpreter runs them: test below)
+            cases.append(((float(scales[0]), int(zero_points[0])), (float(scales[1]), int(zero_points[1]))))
     return cases
 
 
 @pytest.mark.parametrize("opcode", OPCODES)
 def test_every_byte_equals_litert_reference(opcode: str) -> None:
-    for q_in, q_out in random_quantizations(seed=len(opcode), n=40):
+    for q_in, q_out in random_quantizations(seed=len(opcode), n=300):
         content = one_op(opcode, [1, 256], q_in, q_out)
         expected = litert_output(content, EVERY_BYTE, dequantized=False)
         for who, y in int8_outputs(content, EVERY_BYTE).items():
