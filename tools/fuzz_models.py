@@ -403,6 +403,9 @@ def run_litert(content: bytes, batches: list[np.ndarray], keep_tensors: bool,
     try:
         # One interpreter per model, resized per batch: creating one costs more than invoking.
         interpreter = litert_interpreter(content, kernels)
+        # As a LiteRT user loads a model: allocated at the shapes the file declares first (a
+        # model that fails there is one LiteRT refuses, even if it runs at other batches).
+        interpreter.allocate_tensors()
         detail = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
         outputs, tensors = [], []
