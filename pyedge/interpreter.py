@@ -148,13 +148,16 @@ def reference_softmax_may_abort(graph) -> str:
     """Why LiteRT's reference kernels could abort the process on this model (data-dependent: a
     SOFTMAX row of >= 512 equal values), '' when they cannot. Such a model runs on LiteRT's
     builtin kernels instead: what LiteRT runs by default, without its XNNPACK delegate."""
-    for op in graph.operators:
-        if op.opcode != "SOFTMAX" or not op.inputs or op.inputs[0] < 0:
-            continue
-        x = graph.tensors[op.inputs[0]]
-        if x.type_name in ("INT8", "UINT8") and x.shape and x.shape[-1] > MAX_REFERENCE_SOFTMAX_AXIS:
-            return (f"the reference SOFTMAX (operator {op.index}, rows of {x.shape[-1]} values) "
-                    f"aborts the process on a row of more than {MAX_REFERENCE_SOFTMAX_AXIS} equal values")
+    for s, subgraph in enumerate(graph.subgraphs):  # (a control-flow op runs the others)
+        for op in subgraph.operators:
+            if op.opcode != "SOFTMAX" or not op.inputs or op.inputs[0] < 0:
+                continue
+            x = subgraph.tensors[op.inputs[0]]
+            if x.type_name in ("INT8", "UINT8") and x.shape and x.shape[-1] > MAX_REFERENCE_SOFTMAX_AXIS:
+                where = f" of subgraph {s}" if s else ""
+                return (f"the reference SOFTMAX (operator {op.index}{where}, rows of {x.shape[-1]} "
+                        f"values) aborts the process on a row of more than "
+                        f"{MAX_REFERENCE_SOFTMAX_AXIS} equal values")
     return ""
 
 

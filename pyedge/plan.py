@@ -87,77 +87,83 @@ def _legacy_scale(tensor: Tensor) -> tuple[float, int]:
 def _check_interpreter_aborts(graph: Graph) -> None:
     """InvalidModel for what makes LiteRT's reference kernels abort the process (TFLITE_CHECK)
     rather than refuse the model: such a model must not reach the interpreter fallback, on
-    whichever op it sits (found by tools/fuzz_loader.py)."""
-    for op in graph.operators:
-        # Kernels read these inputs without checking for an omitted one (-1): GetInput gives
-        # a null tensor and Prepare dereferences it (RESHAPE's shape: SIGSEGV, found by
-        # tools/fuzz_loader.py). Every op's first input is its data, never optional.
-        required = REQUIRED_INPUTS.get(op.opcode, 1)
-        omitted = [k for k, i in enumerate(op.inputs[:required]) if i < 0]
-        if omitted:
-            raise InvalidModel(f"{op.opcode} operator {op.index}: input {omitted[0]} is omitted "
-                               "(-1), but its kernel reads it (LiteRT crashes on this)")
-        if not op.inputs or op.opcode not in ("SOFTMAX", "LOG_SOFTMAX"):
-            continue
-        src = graph.tensors[op.inputs[0]]
-        dst = graph.tensors[op.outputs[0]] if op.outputs and op.outputs[0] >= 0 else None
-        if src.type_name not in ("INT8", "UINT8"):
-            continue
-        if op.opcode == "SOFTMAX":  # SoftmaxPrepare: PreprocessSoftmaxScaling for 8-bit input
-            beta = float(op.options["beta"])
-        elif src.type_name == "INT8" and dst is not None and dst.type_name == "INT8" \
-                and _legacy_scale(dst) == (16.0 / 256, 127):
-            beta = 1.0  # LogSoftmaxPrepare: PreprocessLogSoftmaxScalingExp, past its own checks
-        else:
-            continue
-        try:
-            params = fixed_point.softmax_params(_legacy_scale(src)[0], beta)
-            if op.opcode == "LOG_SOFTMAX":
-                # ... whose reverse scaling divisor must be in (0, 1) (SmallerThanOneExp).
-                divisor = 2.0 ** (31 - params.input_left_shift) / params.input_multiplier
-                if not 0.0 < divisor < 1.0:
-                    raise ValueError(f"log_softmax reverse scaling divisor {divisor} is not < 1")
-        except ValueError as error:
-            raise InvalidModel(f"{op.opcode} operator {op.index}: {error} "
-                               "(LiteRT aborts on this)") from None
+    whichever op it sits (found by tools/fuzz_loader.py), in whichever subgraph (a control-flow
+    op such as CALL_ONCE prepares and runs the others)."""
+    for s, subgraph in enumerate(graph.subgraphs):
+        where = f" of subgraph {s}" if s else ""
+        for op in subgraph.operators:
+            try:
+                _check_operator_aborts(op, subgraph.tensors)
+                if op.opcode == "RESHAPE" and op.inputs:
+                    _check_reshape(op, subgraph.tensors)
+            except InvalidModel as error:
+                raise InvalidModel(f"{op.opcode} operator {op.index}{where}: {error}") from None
 
 
-def _check_reshapes(graph: Graph) -> None:
+def _check_operator_aborts(op: Operator, tensors: list[Tensor]) -> None:
+    # Kernels read these inputs without checking for an omitted one (-1): GetInput gives a
+    # null tensor and Prepare dereferences it (RESHAPE's shape: SIGSEGV, found by
+    # tools/fuzz_loader.py). Every op's first input is its data, never optional.
+    required = REQUIRED_INPUTS.get(op.opcode, 1)
+    omitted = [k for k, i in enumerate(op.inputs[:required]) if i < 0]
+    if omitted:
+        raise InvalidModel(f"input {omitted[0]} is omitted (-1), but its kernel reads it "
+                           "(LiteRT crashes on this)")
+    if not op.inputs or op.opcode not in ("SOFTMAX", "LOG_SOFTMAX"):
+        return
+    src = tensors[op.inputs[0]]
+    dst = tensors[op.outputs[0]] if op.outputs and op.outputs[0] >= 0 else None
+    if src.type_name not in ("INT8", "UINT8"):
+        return
+    if op.opcode == "SOFTMAX":  # SoftmaxPrepare: PreprocessSoftmaxScaling for 8-bit input
+        beta = float(op.options["beta"])
+    elif src.type_name == "INT8" and dst is not None and dst.type_name == "INT8" \
+            and _legacy_scale(dst) == (16.0 / 256, 127):
+        beta = 1.0  # LogSoftmaxPrepare: PreprocessLogSoftmaxScalingExp, past its own checks
+    else:
+        return
+    try:
+        params = fixed_point.softmax_params(_legacy_scale(src)[0], beta)
+        if op.opcode == "LOG_SOFTMAX":
+            # ... whose reverse scaling divisor must be in (0, 1) (SmallerThanOneExp).
+            divisor = 2.0 ** (31 - params.input_left_shift) / params.input_multiplier
+            if not 0.0 < divisor < 1.0:
+                raise ValueError(f"log_softmax reverse scaling divisor {divisor} is not < 1")
+    except ValueError as error:
+        raise InvalidModel(f"{error} (LiteRT aborts on this)") from None
+
+
+def _check_reshape(op: Operator, tensors: list[Tensor]) -> None:
     """InvalidModel for a RESHAPE whose new shape LiteRT's Prepare refuses (reshape.cc): more
     than one -1, or not the input's number of values; and one it would divide by zero on (a
     -1 beside a 0). The new shape is the int32 vector input when there is one, else the
     options' (TFLite's InvalidShape test: a [2, 2] shape tensor is not used). A shape computed
     at run time (SHAPE -> PACK, for a dynamic batch) is LiteRT's to check then."""
-    tensors = graph.tensors
-    for op in graph.operators:
-        if op.opcode != "RESHAPE" or not op.inputs:
-            continue
-        shape = tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
-        if shape is not None and len(shape.shape) == 1 and shape.type_name == "INT32":
-            if shape.data is None:
-                continue
-            target = [int(v) for v in shape.data]
-        else:
-            target = list(op.options["new_shape"])
-            if target == [0]:  # the legacy way to write a scalar
-                target = []
-        elements = math.prod(tensors[op.inputs[0]].shape)
-        known = math.prod(d for d in target if d != -1)
-        what = f"RESHAPE operator {op.index}: new shape {target} for {elements} values"
-        if target.count(-1) > 1:
-            raise InvalidModel(f"{what} has more than one -1 (TFLite refuses this model too)")
-        if -1 in target:
-            if known == 0:
-                raise InvalidModel(f"{what} has a -1 beside a 0 (LiteRT divides by zero on this)")
-            known *= int(elements / known)  # C++ integer division, truncating
-        if known != elements:
-            raise InvalidModel(f"{what} does not hold them (TFLite refuses this model too)")
+    shape = tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if shape is not None and len(shape.shape) == 1 and shape.type_name == "INT32":
+        if shape.data is None:
+            return
+        target = [int(v) for v in shape.data]
+    else:
+        target = list(op.options["new_shape"])
+        if target == [0]:  # the legacy way to write a scalar
+            target = []
+    elements = math.prod(tensors[op.inputs[0]].shape)
+    known = math.prod(d for d in target if d != -1)
+    what = f"new shape {target} for {elements} values"
+    if target.count(-1) > 1:
+        raise InvalidModel(f"{what} has more than one -1 (TFLite refuses this model too)")
+    if -1 in target:
+        if known == 0:
+            raise InvalidModel(f"{what} has a -1 beside a 0 (LiteRT divides by zero on this)")
+        known *= int(elements / known)  # C++ integer division, truncating
+    if known != elements:
+        raise InvalidModel(f"{what} does not hold them (TFLite refuses this model too)")
 
 
 def build_plan(graph: Graph) -> Plan:
     """The native plan of `graph`, or UnsupportedModel listing everything in the way."""
     _check_interpreter_aborts(graph)
-    _check_reshapes(graph)
     problems: list[str] = []
     if graph.subgraph_count != 1:
         problems.append(f"{graph.subgraph_count} subgraphs (only 1 is supported)")

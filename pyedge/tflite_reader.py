@@ -92,14 +92,24 @@ class Operator:
 
 
 @dataclass
-class Graph:
+class Subgraph:
     tensors: list[Tensor]
     operators: list[Operator]
     inputs: list[int]
     outputs: list[int]
-    subgraph_count: int
+
+
+@dataclass
+class Graph(Subgraph):
+    """The model's first subgraph (the one pyedge runs), and every subgraph of the file."""
+
+    subgraphs: list[Subgraph]  # subgraphs[0] is this one; the others are control-flow bodies
     metadata: dict[str, bytes]
     description: str
+
+    @property
+    def subgraph_count(self) -> int:
+        return len(self.subgraphs)
 
 
 def read_model(data: bytes, source: str = "model") -> Graph:
@@ -156,14 +166,14 @@ def _read(data: bytes) -> Graph:
 
     # Every subgraph is checked (an interpreter would run them all); pyedge runs the first.
     subgraphs = [_subgraph(table, s, buffers, opcodes) for s, table in enumerate(subgraph_tables)]
-    _check_signatures(model, [len(tensors) for tensors, _, _, _ in subgraphs])
-    tensors, operators, inputs, outputs = subgraphs[0]
+    _check_signatures(model, [len(subgraph.tensors) for subgraph in subgraphs])
+    first = subgraphs[0]
     description = model.bytes(3).decode("utf-8", "replace")
-    return Graph(tensors, operators, inputs, outputs, len(subgraphs), metadata, description)
+    return Graph(first.tensors, first.operators, first.inputs, first.outputs, subgraphs, metadata,
+                 description)
 
 
-def _subgraph(subgraph: Table, s: int, buffers: list[bytes], opcodes: list[str]
-              ) -> tuple[list[Tensor], list[Operator], list[int], list[int]]:
+def _subgraph(subgraph: Table, s: int, buffers: list[bytes], opcodes: list[str]) -> Subgraph:
     where = f"subgraph {s}: " if s else ""
     try:  # SubGraph: tensors 0, inputs 1, outputs 2, operators 3
         tensors = [_tensor(t, i, buffers) for i, t in enumerate(subgraph.tables(0))]
@@ -184,7 +194,7 @@ def _subgraph(subgraph: Table, s: int, buffers: list[bytes], opcodes: list[str]
         _check_activation_bytes(tensors)
     except ValueError as error:
         raise ValueError(f"{where}{error}") from None
-    return tensors, operators, inputs, outputs
+    return Subgraph(tensors, operators, inputs, outputs)
 
 
 def _indices(values: tuple[int, ...], n_tensors: int, what: str, optional: bool = False

@@ -19,7 +19,15 @@ import numpy as np
 import pytest
 import tflite
 from conftest import FIXTURES
-from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build, small_mlp
+from tflite_builder import (
+    BufferSpec,
+    ModelSpec,
+    OperatorSpec,
+    SubgraphSpec,
+    TensorSpec,
+    build,
+    small_mlp,
+)
 
 import pyedge
 from pyedge.interpreter import find_interpreter
@@ -362,6 +370,59 @@ def test_an_omitted_input_that_the_kernel_reads_is_refused() -> None:
         pyedge.Model(build(spec))
     spec.operators[2].inputs = [DENSE]  # no shape input at all: the options give the shape
     assert pyedge.Model(build(spec)).predict(np.zeros((2, 4), np.float32)).shape == (2, 3)
+
+
+def with_init_subgraph(operator: OperatorSpec, units: int = 8) -> bytes:
+    """small_mlp() whose first operator, CALL_ONCE, runs a second subgraph at the first invoke:
+    `operator` on a constant int8 [1, units] of zeros (tensor 0), writing tensor 1."""
+    spec = small_mlp()
+    spec.operators.insert(0, OperatorSpec("CALL_ONCE", [], [], init_subgraph=1))
+    spec.buffers += [BufferSpec(np.zeros(units, np.int8).tobytes()),
+                     BufferSpec(np.array([-1, 0], np.int32).tobytes())]
+    spec.more_subgraphs.append(SubgraphSpec(
+        tensors=[TensorSpec("constant", "INT8", [1, units], buffer=len(spec.buffers) - 2,
+                            scales=[0.1], zero_points=[0]),
+                 TensorSpec("result", "INT8", [1, units], scales=[1 / 256], zero_points=[-128]),
+                 TensorSpec("shape", "INT32", [2], buffer=len(spec.buffers) - 1)],
+        operators=[operator], inputs=[], outputs=[]))
+    return build(spec)
+
+
+@pytest.mark.parametrize("operator, message", [
+    (OperatorSpec("SOFTMAX", [0], [1], beta=0.0),
+     r"SOFTMAX operator 0 of subgraph 1: softmax needs beta > 0 .*\(LiteRT aborts on this\)"),
+    (OperatorSpec("RESHAPE", [0, 2], [1]),
+     r"RESHAPE operator 0 of subgraph 1: new shape \[-1, 0\] .* has a -1 beside a 0"),
+    (OperatorSpec("RESHAPE", [0, -1], [1], new_shape=[1, 8]),
+     r"RESHAPE operator 0 of subgraph 1: input 1 is omitted \(-1\)"),
+])
+def test_what_crashes_litert_is_refused_in_every_subgraph(operator, message) -> None:
+    # Found by review: the checks read the first subgraph only, and a CALL_ONCE (or WHILE, IF)
+    # makes LiteRT prepare and run the others: pyedge.Model aborted the process (SIGABRT on
+    # SOFTMAX beta 0, SIGFPE on the -1 beside a 0, SIGSEGV on the omitted input).
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=message):
+            pyedge.Model(with_init_subgraph(operator), backend=backend)
+
+
+def test_a_second_subgraph_runs_on_the_interpreter_as_litert_runs_it() -> None:
+    pytest.importorskip("ai_edge_litert")
+    from litert_reference import litert_output
+
+    x = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+    content = with_init_subgraph(OperatorSpec("SOFTMAX", [0], [1], beta=1.0))
+    model = pyedge.Model(content)
+    assert model.backend == ("interpreter (ai_edge_litert, reference kernels; native backend "
+                             "cannot run this model: 2 subgraphs (only 1 is supported))")
+    np.testing.assert_array_equal(model.predict(x), litert_output(content, x))
+    # A SOFTMAX the reference kernel aborts on (600 equal values) in the second subgraph: the
+    # model runs on LiteRT's builtin kernels, as in the first subgraph.
+    content = with_init_subgraph(OperatorSpec("SOFTMAX", [0], [1], beta=1.0), units=600)
+    model = pyedge.Model(content)
+    assert "builtin kernels, since the reference SOFTMAX (operator 0 of subgraph 1, rows of 600 " \
+           "values)" in model.backend
+    np.testing.assert_array_equal(model.predict(x),
+                                  litert_output(content, x, "BUILTIN_WITHOUT_DEFAULT_DELEGATES"))
 
 
 def test_buffers_that_name_one_table_many_times_are_read_once() -> None:

@@ -49,6 +49,15 @@ class OperatorSpec:
     keep_num_dims: bool = False  # FULLY_CONNECTED
     new_shape: list[int] | None = None  # RESHAPE's options (None: no options table)
     rank: int = 1  # SVDF
+    init_subgraph: int = 1  # CALL_ONCE: the subgraph it runs once
+
+
+@dataclass
+class SubgraphSpec:
+    tensors: list[TensorSpec]
+    operators: list[OperatorSpec]
+    inputs: list[int]
+    outputs: list[int]
 
 
 @dataclass
@@ -59,6 +68,8 @@ class ModelSpec:
     inputs: list[int]
     outputs: list[int]
     metadata: dict[str, int] = field(default_factory=dict)  # name -> buffer index
+    # Subgraphs after the main one (bodies of control-flow ops), sharing the buffers.
+    more_subgraphs: list[SubgraphSpec] = field(default_factory=list)
 
     def copy(self) -> ModelSpec:
         return copy.deepcopy(self)
@@ -95,11 +106,12 @@ def small_mlp() -> ModelSpec:
 def build(spec: ModelSpec) -> bytes:
     """The spec as a .tflite flatbuffer (file identifier TFL3, schema version 3)."""
     b = flatbuffers.Builder(1024)
-    opcodes = sorted({op.opcode for op in spec.operators})
-
     buffers = [_buffer(b, buffer) for buffer in spec.buffers]
-    tensors = [_tensor(b, t) for t in spec.tensors]
-    operators = [_operator(b, op, opcodes.index(op.opcode)) for op in spec.operators]
+    main = SubgraphSpec(spec.tensors, spec.operators, spec.inputs, spec.outputs)
+    graphs = [main, *spec.more_subgraphs]
+    opcodes = sorted({op.opcode for graph in graphs for op in graph.operators})
+    written = [_subgraph(b, graph, opcodes, f"subgraph{i}" if i else "main")
+               for i, graph in enumerate(graphs)]
     codes = []
     for name in opcodes:
         code = getattr(tflite.BuiltinOperator, name)
@@ -116,20 +128,7 @@ def build(spec: ModelSpec) -> bytes:
         tflite.MetadataAddBuffer(b, index)
         metadata.append(tflite.MetadataEnd(b))
 
-    tensor_vector = _offsets(b, tensors)
-    operator_vector = _offsets(b, operators)
-    inputs = _int32s(b, spec.inputs)
-    outputs = _int32s(b, spec.outputs)
-    name = b.CreateString("main")
-    tflite.SubGraphStart(b)
-    tflite.SubGraphAddTensors(b, tensor_vector)
-    tflite.SubGraphAddOperators(b, operator_vector)
-    tflite.SubGraphAddInputs(b, inputs)
-    tflite.SubGraphAddOutputs(b, outputs)
-    tflite.SubGraphAddName(b, name)
-    subgraph = tflite.SubGraphEnd(b)
-
-    subgraphs = _offsets(b, [subgraph])
+    subgraphs = _offsets(b, written)
     code_vector = _offsets(b, codes)
     buffer_vector = _offsets(b, buffers)
     metadata_vector = _offsets(b, metadata) if metadata else None
@@ -144,6 +143,23 @@ def build(spec: ModelSpec) -> bytes:
         tflite.ModelAddMetadata(b, metadata_vector)
     b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def _subgraph(b: flatbuffers.Builder, graph: SubgraphSpec, opcodes: list[str], name: str) -> int:
+    tensors = [_tensor(b, t) for t in graph.tensors]
+    operators = [_operator(b, op, opcodes.index(op.opcode)) for op in graph.operators]
+    tensor_vector = _offsets(b, tensors)
+    operator_vector = _offsets(b, operators)
+    inputs = _int32s(b, graph.inputs)
+    outputs = _int32s(b, graph.outputs)
+    name_offset = b.CreateString(name)
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tensor_vector)
+    tflite.SubGraphAddOperators(b, operator_vector)
+    tflite.SubGraphAddInputs(b, inputs)
+    tflite.SubGraphAddOutputs(b, outputs)
+    tflite.SubGraphAddName(b, name_offset)
+    return tflite.SubGraphEnd(b)
 
 
 def _offsets(b: flatbuffers.Builder, offsets: list[int]) -> int:
@@ -229,6 +245,11 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
             b, getattr(tflite.ActivationFunctionType, op.activation))
         options = tflite.SVDFOptionsEnd(b)
         options_type = tflite.BuiltinOptions.SVDFOptions
+    elif op.opcode == "CALL_ONCE":
+        tflite.CallOnceOptionsStart(b)
+        tflite.CallOnceOptionsAddInitSubgraphIndex(b, op.init_subgraph)
+        options = tflite.CallOnceOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.CallOnceOptions
     inputs = _int32s(b, op.inputs)
     outputs = _int32s(b, op.outputs)
     tflite.OperatorStart(b)
