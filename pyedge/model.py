@@ -136,8 +136,13 @@ class Model:
                 self._native = core.NativeModel(spec, num_threads,
                                                 os.environ.get("PYEDGE_KERNEL", ""))
                 threads = self._native.num_threads
+                # Each op the model runs, with the implementation the CPU gave it.
+                ops = (["quantize"] if self.plan.float_input else []) + list(
+                    dict.fromkeys(layer.kind for layer in self.plan.layers))
+                chosen = self._native.implementations
                 return (f"native (kernel {self._native.kernel}, {threads} "
-                        f"thread{'s' if threads > 1 else ''})")
+                        f"thread{'s' if threads > 1 else ''}; "
+                        + ", ".join(f"{op} {chosen[op]}" for op in ops) + ")")
         if backend == "native":
             raise RuntimeError(f"{self.source}: {why_not_native}")
         found = find_interpreter()

@@ -59,3 +59,19 @@ def test_kernels_this_cpu_lacks_are_refused(monkeypatch) -> None:
         monkeypatch.setenv("PYEDGE_KERNEL", name)
         with pytest.raises(ValueError, match=f"kernel '{name}' is not supported by this CPU"):
             pyedge.Model(fixture_path("seed_mlp"))
+
+
+# Each family's ops take their best implementation within its instructions (kernel_registry.cc):
+# the quantizer and softmax of the widest ISA the family includes.
+QUANTIZE_OF = {"amx": "avx512", "avx512vnni": "avx512", "avxvnni": "avx2", "avx2": "avx2",
+               "i8mm": "neon", "neondot": "neon", "neon": "neon", "scalar": "scalar"}
+SOFTMAX_OF = {"amx": "avx512", "avx512vnni": "avx512"}
+
+
+def test_each_op_runs_the_best_implementation_its_kernel_family_allows(monkeypatch) -> None:
+    # The seed MLP quantizes its float input, then FULLY_CONNECTED x 3 and SOFTMAX.
+    for family in EXPECT_SUPPORTED:
+        monkeypatch.setenv("PYEDGE_KERNEL", family)
+        backend = pyedge.Model(fixture_path("seed_mlp"), num_threads=1).backend
+        assert backend == (f"native (kernel {family}, 1 thread; quantize {QUANTIZE_OF[family]}, "
+                           f"fully_connected {family}, softmax {SOFTMAX_OF.get(family, 'scalar')})")

@@ -113,10 +113,10 @@ def test_default_num_threads_is_decided_where_the_model_lands(tmp_path) -> None:
         assert result.returncode == 0, result.stderr.decode()
         return result.stdout.decode().strip()
 
-    assert pyedge.Model(SEED).backend.endswith(f", {len(os.sched_getaffinity(0))} threads)")
+    assert f", {len(os.sched_getaffinity(0))} threads;" in pyedge.Model(SEED).backend
     landed = backend_on_one_cpu(pyedge.Model(SEED))
-    assert landed.startswith("native (kernel ") and landed.endswith(", 1 thread)")
-    assert backend_on_one_cpu(pyedge.Model(SEED, num_threads=3)).endswith(", 3 threads)")
+    assert landed.startswith("native (kernel ") and ", 1 thread;" in landed
+    assert ", 3 threads;" in backend_on_one_cpu(pyedge.Model(SEED, num_threads=3))
 
 
 # -- pools ----------------------------------------------------------------------------------

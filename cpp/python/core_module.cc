@@ -66,14 +66,14 @@ class NativeModel {
         p.output_zero_point = d["output_zero_point"].cast<int32_t>();
         p.activation_min = d["activation_min"].cast<int32_t>();
         p.activation_max = d["activation_max"].cast<int32_t>();
-        layers.push_back(pyedge::make_fully_connected_layer(p, kernel_.make, d["groups"].cast<int>()));
+        layers.push_back(pyedge::make_fully_connected_layer(p, kernel_.fully_connected.fn, d["groups"].cast<int>()));
       } else if (kind == "lookup_table") {
         layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
       } else if (kind == "softmax") {
         pyedge::SoftmaxS8Params p{d["diff_min"].cast<int32_t>()};
         layers.push_back(
             pyedge::make_softmax_layer(array_of<int32_t>(d, "exp_table", 256).data(), p, n,
-                                       kernel_.softmax, d["axis_size"].cast<int>()));
+                                       kernel_.softmax.fn, d["axis_size"].cast<int>()));
       } else {
         throw std::invalid_argument("unknown layer kind '" + kind + "'");
       }
@@ -89,7 +89,7 @@ class NativeModel {
       standardization.std.assign(std.data(), std.data() + depth);
     }
     plan_ = std::make_unique<Plan>(spec["input_depth"].cast<int>(), in, out, std::move(layers),
-                                   kernel_.quantize, num_threads, std::move(standardization));
+                                   kernel_.quantize.fn, num_threads, std::move(standardization));
   }
 
   py::array_t<float> predict(const py::handle& x) const {
@@ -150,6 +150,12 @@ class NativeModel {
   }
 
   const std::string& kernel() const { return kernel_.name; }
+  // The implementation each op runs with (lookup tables have one, portable).
+  py::dict implementations() const {
+    return py::dict(py::arg("fully_connected") = kernel_.fully_connected.name,
+                    py::arg("quantize") = kernel_.quantize.name,
+                    py::arg("softmax") = kernel_.softmax.name, py::arg("lookup_table") = "scalar");
+  }
   int num_threads() const { return plan_->num_threads(); }
 
  private:
@@ -219,6 +225,7 @@ PYBIND11_MODULE(_core, m) {
            "Float rows (or int8 rows for an int8-input model) -> float32 outputs.")
       .def("trace", &NativeModel::trace, py::arg("x"))
       .def_property_readonly("kernel", &NativeModel::kernel)
+      .def_property_readonly("implementations", &NativeModel::implementations)
       .def_property_readonly("num_threads", &NativeModel::num_threads);
   m.def("kernels", [] {
     py::list result;

@@ -224,7 +224,7 @@ struct Tally {
 // Runs one case through one kernel; prints the first differing output on a mismatch.
 bool check(const pyedge::KernelInfo& kernel, const Case& c, const std::vector<int8_t>& expected) {
   const pyedge::FullyConnectedParams params = params_of(c);
-  const std::unique_ptr<pyedge::FullyConnected> fc = kernel.make(params);
+  const std::unique_ptr<pyedge::FullyConnected> fc = kernel.fully_connected.fn(params);
   GuardedBytes input(c.input.size()), output(expected.size());
   if (!c.input.empty()) std::memcpy(input.data(), c.input.data(), c.input.size());
   std::memset(output.data(), 0x5a, output.size());
@@ -268,7 +268,7 @@ bool check_concurrent_runs(const pyedge::KernelInfo& kernel, Generator& gen) {
   c.n = 77;
   c.rows = 50;
   gen.fill(c);
-  const std::unique_ptr<pyedge::FullyConnected> fc = kernel.make(params_of(c));
+  const std::unique_ptr<pyedge::FullyConnected> fc = kernel.fully_connected.fn(params_of(c));
   std::vector<int8_t> expected(static_cast<size_t>(c.rows) * c.n);
   fc->run(c.input.data(), c.rows, expected.data());
   constexpr int kThreads = 4;

@@ -30,16 +30,16 @@ std::unique_ptr<pyedge::Plan> make_plan(const std::vector<Weights>& layers,
     p.shift = layers[i].shift.data();
     p.input_zero_point = 3;
     p.output_zero_point = -5;
-    plan_layers.push_back(pyedge::make_fully_connected_layer(p, kernel.make));
+    plan_layers.push_back(pyedge::make_fully_connected_layer(p, kernel.fully_connected.fn));
   }
   // A softmax table shaped like a real one: exp(-d / 8) in Q0.31, cut off below diff_min.
   std::vector<int32_t> table(256);
   for (int d = 0; d < 256; ++d) table[d] = d > 200 ? 0 : static_cast<int32_t>(2147483647.0 * std::exp(-d / 8.0));
   plan_layers.push_back(pyedge::make_softmax_layer(table.data(), pyedge::SoftmaxS8Params{-200},
-                                                   depths.back(), kernel.softmax));
+                                                   depths.back(), kernel.softmax.fn));
   return std::make_unique<pyedge::Plan>(depths[0], pyedge::Quantization{0.05f, 2},
                                         pyedge::Quantization{1.0f / 256, -128},
-                                        std::move(plan_layers), kernel.quantize, threads);
+                                        std::move(plan_layers), kernel.quantize.fn, threads);
 }
 
 }  // namespace

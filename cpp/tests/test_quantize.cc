@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "expected_kernels.h"
+
+using Quantizer = pyedge::Implementation<pyedge::QuantizeFn>;
 #include "pyedge/kernel_registry.h"
 
 namespace {
@@ -56,7 +58,7 @@ float round_half_away(float t) {
   return v + (fraction >= 0.5f) - (fraction <= -0.5f);
 }
 
-void check(const pyedge::KernelInfo& k, const std::vector<float>& x, float scale, int zp) {
+void check(const Quantizer& k, const std::vector<float>& x, float scale, int zp) {
   const int n = static_cast<int>(x.size());
   if (n > kGuardedMax) std::abort();
   float* gx = guarded.x_end - n;
@@ -65,16 +67,16 @@ void check(const pyedge::KernelInfo& k, const std::vector<float>& x, float scale
   std::vector<int8_t> want(n);
   const bool want_ok = pyedge::quantize_f32_s8_scalar(gx, n, scale, zp, want.data());
   std::memset(gout, 0x5A, n);
-  const bool got_ok = k.quantize(gx, n, scale, zp, gout);
+  const bool got_ok = k.fn(gx, n, scale, zp, gout);
   if (want_ok != got_ok) {
-    std::printf("FAIL %s n=%d scale=%a zp=%d: finite flag %d, scalar %d\n", k.name.c_str(), n,
+    std::printf("FAIL %s n=%d scale=%a zp=%d: finite flag %d, scalar %d\n", k.name, n,
                 scale, zp, got_ok, want_ok);
     ++failures;
     return;
   }
   for (int i = 0; want_ok && i < n; ++i) {
     if (want[i] != gout[i]) {
-      std::printf("FAIL %s n=%d scale=%a zp=%d: x[%d]=%a -> %d, scalar %d\n", k.name.c_str(), n,
+      std::printf("FAIL %s n=%d scale=%a zp=%d: x[%d]=%a -> %d, scalar %d\n", k.name, n,
                   scale, zp, i, x[i], gout[i], want[i]);
       ++failures;
       return;
@@ -85,7 +87,7 @@ void check(const pyedge::KernelInfo& k, const std::vector<float>& x, float scale
 
 // Cuts `values` into rows of assorted lengths (so every lane position and every tail length
 // meets them) and checks each row.
-void check_rows(const pyedge::KernelInfo& k, const std::vector<float>& values, float scale,
+void check_rows(const Quantizer& k, const std::vector<float>& values, float scale,
                 int zp, std::mt19937& rng) {
   static const int lengths[] = {1, 5, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 784};
   size_t at = 0;
@@ -131,7 +133,7 @@ std::vector<float> product_disagrees(float scale) {
 // Every float x with lo <= |x| <= hi, in rows of 65521 (a prime: odd tails), compared with
 // memcmp. Each row's zero_point centres its quotients in the int8 range (so that nothing
 // saturates and every rounding is visible). Returns how many floats were checked per kernel.
-long exhaustive(const std::vector<pyedge::KernelInfo>& kernels, float scale, float lo, float hi) {
+long exhaustive(const std::vector<Quantizer>& kernels, float scale, float lo, float hi) {
   constexpr int kRow = 65521;
   std::vector<float> x(kRow);
   std::vector<int8_t> want(kRow), got(kRow);
@@ -150,12 +152,12 @@ long exhaustive(const std::vector<pyedge::KernelInfo>& kernels, float scale, flo
       const int zp = static_cast<int>(std::max(-128.0, std::min(127.0, -std::round(mid))));
       const bool want_ok = pyedge::quantize_f32_s8_scalar(x.data(), n, scale, zp, want.data());
       for (const auto& k : kernels) {
-        const bool ok = k.quantize(x.data(), n, scale, zp, got.data());
+        const bool ok = k.fn(x.data(), n, scale, zp, got.data());
         if (ok != want_ok || std::memcmp(want.data(), got.data(), n) != 0) {
           int i = 0;
           while (i < n - 1 && want[i] == got[i]) ++i;
           std::printf("FAIL exhaustive %s scale=%a zp=%d: flag %d/%d, x=%a -> %d, scalar %d\n",
-                      k.name.c_str(), scale, zp, ok, want_ok, x[i], got[i], want[i]);
+                      k.name, scale, zp, ok, want_ok, x[i], got[i], want[i]);
           ++failures;
           return count;
         }
@@ -174,24 +176,17 @@ int main() {
   std::mt19937 rng(12345);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
   std::uniform_int_distribution<int> zp_dist(-128, 127);
-  std::vector<pyedge::KernelInfo> kernels;
-  for (const auto& k : pyedge::list_kernels()) {
-    // Kernels whose quantizer is the scalar one match it trivially; a quantizer shared by
-    // several kernels (avx512vnni and amx; the ARM ones) is tested once, under the first name.
-    bool seen = k.quantize == &pyedge::quantize_f32_s8_scalar;
-    for (const auto& other : kernels) seen = seen || other.quantize == k.quantize;
-    if (k.supported && !seen) kernels.push_back(k);
-  }
+  // Every quantizer this build has and this CPU runs, but the scalar one they are checked against.
+  std::vector<Quantizer> kernels;
+  const pyedge::CpuFeatures cpu = pyedge::detect_cpu_features();
+  for (const Quantizer& k : pyedge::quantize_implementations())
+    if (pyedge::runs_here(k, cpu) && k.fn != &pyedge::quantize_f32_s8_scalar) kernels.push_back(k);
   // PYEDGE_TEST_SHORT=1 (set by tools/cross/test-cpp-arm.sh for runs under qemu, 5-25x
   // slower) narrows the exhaustive sweep; the output says so.
   const char* short_env = std::getenv("PYEDGE_TEST_SHORT");
   const bool short_run = short_env != nullptr && std::strcmp(short_env, "0") != 0 && *short_env;
   std::string names;
-  for (const auto& k : kernels) {
-    names += " " + k.name;
-    for (const auto& other : pyedge::list_kernels())  // the kernels that share it
-      if (other.supported && other.name != k.name && other.quantize == k.quantize) names += "=" + other.name;
-  }
+  for (const auto& k : kernels) names += std::string(" ") + k.name;
   std::printf("test_quantize: quantizers under test:%s\n", names.empty() ? " (none but scalar)" : names.c_str());
   std::vector<float> scales = {1.0f,         0.5f,      0.1f,  1.0f / 3.0f, 0.0156082f,
                                3.0f / 7.0f,  1e-3f,     0.37f, 7.5f,        1e-6f,

@@ -232,12 +232,12 @@ struct Impl {
   }
 };
 
-// The portable version plus every softmax of a kernel this CPU supports.
+// The portable version plus every softmax implementation this build has and this CPU runs.
 std::vector<Impl> AvailableImpls() {
   std::vector<Impl> impls = {{"portable", nullptr}};
-  for (const pyedge::KernelInfo& k : pyedge::list_kernels()) {
-    if (k.supported && k.softmax != nullptr) impls.push_back({k.name, k.softmax});
-  }
+  const pyedge::CpuFeatures cpu = pyedge::detect_cpu_features();
+  for (const auto& impl : pyedge::softmax_implementations())
+    if (pyedge::runs_here(impl, cpu)) impls.push_back({impl.name, impl.fn});
   return impls;
 }
 
