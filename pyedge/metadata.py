@@ -8,7 +8,9 @@ index, which every TFLite interpreter ignores) named "pyedge" whose buffer is UT
      "features": ["age", ...],   # optional: the input features' names, in the graph's order
      "mean": [m0, m1, ...],      # optional, with "std": one float per input feature
      "std": [s0, s1, ...],       #   (finite; std > 0)
-     "classes": ["cat", ...]}    # optional: one name per output, all strings or all integers
+     "classes": ["cat", ...],    # optional: one name per output, all strings or all integers
+     "target": {"mean": m, "std": s}}  # optional (version 2): a regression model's one
+                                 #   output is standardized; predict returns output * s + m
 
 With "features", tables given by column name (a CSV to `pyedge evaluate`, a DataFrame or a
 dict to `Model.predict`) are matched by name, so reordered columns give the same answers.
@@ -17,8 +19,11 @@ The model's graph computes on standardized features `(x - mean) / std`; `pyedge.
 takes raw features and applies it first, in float32, on every backend, before the graph's
 QUANTIZE (to use the file with another interpreter, feed it `Model.standardize(x)`). int8 rows
 given to an int8-input model are already in the graph's quantized space and are used as is.
+With "target", predict maps the graph's (dequantized) output back to the label's units the same
+way on every backend: two float32 operations, `y * std + mean`.
 Readers ignore keys they do not know; a change that older readers would misread bumps
-"version", and a reader refuses a version newer than its own.
+"version" (a file with "target" is version 2: a version-1 reader would return standardized
+values), and a reader refuses a version newer than its own.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 METADATA_NAME = "pyedge"
-VERSION = 1
+VERSION = 2  # the newest this reads; files are written with the lowest version they need
 MAX_METADATA_BYTES = 16 << 20  # 65,000 features in JSON take ~2 MB; anything far larger is forged
 
 
@@ -41,6 +46,7 @@ class PyedgeMetadata:
     std: np.ndarray | None = None  # float32 (features,), > 0
     classes: tuple | None = None  # str or int, one per model output
     features: tuple[str, ...] | None = None  # one name per input feature, unique
+    target: tuple[float, float] | None = None  # (mean, std > 0) of a regression label, float32
 
     def __post_init__(self) -> None:
         if (self.mean is None) != (self.std is None):
@@ -50,15 +56,21 @@ class PyedgeMetadata:
 
     @classmethod
     def from_training_data(cls, x: np.ndarray, classes: list | tuple | None = None,
-                           features: list | tuple | None = None) -> PyedgeMetadata:
+                           features: list | tuple | None = None,
+                           targets: np.ndarray | None = None) -> PyedgeMetadata:
         """Standardization statistics of the training rows x (rows, features); a constant
-        feature gets std 1 (as scikit-learn's StandardScaler does), so it maps to 0."""
+        feature gets std 1 (as scikit-learn's StandardScaler does), so it maps to 0. With
+        `targets` (a regression's training labels), their mean and std too."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         mean = x.mean(axis=0).astype(np.float32)
         std = x.std(axis=0).astype(np.float32)
         std[~(std > 0)] = 1.0  # also catches a std that underflows to 0 in float32
+        target = None
+        if targets is not None:
+            values = np.asarray(targets, dtype=np.float64)
+            target = (float(np.float32(values.mean())), float(np.float32(values.std()) or 1.0))
         return cls(_frozen(mean), _frozen(std), None if classes is None else tuple(classes),
-                   None if features is None else tuple(features))
+                   None if features is None else tuple(features), target)
 
     def standardizer(self, feature_shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray] | None:
         """The function x -> (x - mean) / std for rows of `feature_shape` (one row, or a batch
@@ -75,13 +87,33 @@ class PyedgeMetadata:
 
         return standardize
 
+    def target_mapper(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The function y -> y * std + mean (float32) from the graph's output to the label's
+        units, or None for a model without a standardized target."""
+        if self.target is None:
+            return None
+        mean, std = np.float32(self.target[0]), np.float32(self.target[1])
+
+        def to_label_units(y: np.ndarray) -> np.ndarray:
+            out = np.multiply(y, std, dtype=np.float32)
+            np.add(out, mean, out=out)
+            return out
+
+        return to_label_units
+
+    def standardize_target(self, y: np.ndarray) -> np.ndarray:
+        """Regression labels as the graph is trained to output them: (y - mean) / std."""
+        assert self.target is not None
+        mean, std = np.float32(self.target[0]), np.float32(self.target[1])
+        return np.divide(np.subtract(y, mean, dtype=np.float32), std, dtype=np.float32)
+
     def standardize(self, x: np.ndarray) -> np.ndarray:
         """(rows, features) -> standardized float32 rows (a copy as float32 without statistics)."""
         function = self.standardizer((np.shape(x)[-1],))
         return np.array(x, dtype=np.float32) if function is None else function(x)
 
     def to_json(self) -> bytes:
-        payload: dict[str, object] = {"version": VERSION}
+        payload: dict[str, object] = {"version": 2 if self.target is not None else 1}
         if self.features is not None:
             payload["features"] = list(self.features)
         if self.mean is not None:
@@ -90,6 +122,8 @@ class PyedgeMetadata:
             payload["std"] = [float(v) for v in self.std]
         if self.classes is not None:
             payload["classes"] = [_plain(c) for c in self.classes]
+        if self.target is not None:
+            payload["target"] = {"mean": float(self.target[0]), "std": float(self.target[1])}
         return json.dumps(payload, separators=(",", ":")).encode()
 
 
@@ -138,7 +172,8 @@ def parse_metadata(payload: bytes, input_depth: int, output_depth: int) -> Pyedg
                              f"(feature {int(np.argmin(std > 0))} has {std[np.argmin(std > 0)]})")
     if "classes" in data:
         classes = _classes(data["classes"], output_depth)
-    return PyedgeMetadata(mean, std, classes, features)
+    target = _target(data["target"], output_depth) if "target" in data else None
+    return PyedgeMetadata(mean, std, classes, features, target)
 
 
 def _feature_names(values: object, input_depth: int | None) -> tuple[str, ...]:
@@ -169,6 +204,21 @@ def _features(data: dict, key: str, input_depth: int) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"'{METADATA_NAME}' metadata: {key} overflows float32")
     return _frozen(array)
+
+
+def _target(value: object, output_depth: int) -> tuple[float, float]:
+    what = f"'{METADATA_NAME}' metadata: target"
+    if output_depth != 1:
+        raise ValueError(f"{what} is for a model with one output value; this one has {output_depth}")
+    if not isinstance(value, dict) or set(value) != {"mean", "std"}:
+        raise ValueError(f"{what} must be an object with exactly 'mean' and 'std'")
+    mean, std = value["mean"], value["std"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               and abs(v) <= float(np.finfo(np.float32).max) for v in (mean, std)):
+        raise ValueError(f"{what} mean and std must be finite float32 numbers")
+    if not np.float32(std) > 0:
+        raise ValueError(f"{what} std must be > 0 in float32, got {std}")
+    return float(np.float32(mean)), float(np.float32(std))
 
 
 def _classes(values: object, output_depth: int) -> tuple:

@@ -109,6 +109,7 @@ class Model:
         self._backend = None
         self._pyedge_metadata = self._read_pyedge_metadata()
         self._standardize = self._pyedge_metadata.standardizer(self.input_shape[1:])
+        self._to_label_units = self._pyedge_metadata.target_mapper()
         self.backend = self._choose_backend(backend, int(num_threads), unsupported)
 
     def _read_pyedge_metadata(self) -> PyedgeMetadata:
@@ -233,6 +234,12 @@ class Model:
         return self._pyedge_metadata.features
 
     @property
+    def target_standardization(self) -> tuple[float, float] | None:
+        """(mean, std) of a regression model's label: predict returns the graph's output
+        * std + mean (float32), in the label's units; None for other models."""
+        return self._pyedge_metadata.target
+
+    @property
     def standardization(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(mean, std) float32 per feature that predict applies to raw features, or None."""
         meta = self._pyedge_metadata
@@ -255,7 +262,13 @@ class Model:
         A table with named columns (a pandas DataFrame or Series, a NumPy structured array, a
         dict of columns) is matched by name to the model's `feature_names`: column order does
         not matter, other columns are ignored, a missing one is a ValueError.
+        A regression model trained by pyedge returns values in its label's units.
         """
+        y = self._predict_graph(x)
+        return y if self._to_label_units is None else self._to_label_units(y)
+
+    def _predict_graph(self, x: object) -> np.ndarray:
+        """The graph's (dequantized) outputs for x."""
         if type(x) is not np.ndarray or x.dtype.names is not None:
             if is_table(x):
                 x = table_rows(x, self._pyedge_metadata.features, self.input_shape[1:])
@@ -349,6 +362,9 @@ class Model:
             names = ", ".join(str(c) for c in self.classes[:12])
             more = f", ... ({len(self.classes)} classes)" if len(self.classes) > 12 else ""
             lines.append(f"  classes: {names}{more}")
+        if self.target_standardization is not None:
+            mean, std = self.target_standardization
+            lines.append(f"  output: a value in the label's units (graph output x {std:g} + {mean:g})")
         if self.plan is None:
             ops = ", ".join(op.opcode for op in self.graph.operators)
             lines.append(f"  input {self.input_shape}, output {self.output_shape}; ops: {ops}")

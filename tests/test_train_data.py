@@ -189,6 +189,9 @@ def test_builtin_datasets():
     synthetic = load_data("synthetic")
     assert (synthetic.rows, synthetic.features) == (10_000, 100) and len(synthetic.classes) == 10
     np.testing.assert_array_equal(synthetic.x, load_data("synthetic").x)  # deterministic
+    diabetes = load_data("diabetes")
+    assert (diabetes.rows, diabetes.features, diabetes.task) == (442, 10, "regression")
+    assert diabetes.y.min() == 25 and diabetes.y.max() == 346 and diabetes.x[:, 0].max() == 79  # raw ages
 
 
 # -- the metadata format (pyedge/metadata.py) -------------------------------------------------
@@ -211,7 +214,7 @@ def test_metadata_round_trip_is_exact_in_float32():
     (b"{not json", "not valid JSON"),
     (b"[1, 2]", "must be a JSON object"),
     (b'{"mean": [0, 0]}', "no valid version"),
-    (b'{"version": 2}', "version 2 is newer than this pyedge reads"),
+    (b'{"version": 3}', "version 3 is newer than this pyedge reads"),
     (b'{"version": 1, "mean": [0, 0, 0], "std": [1, 1, 1]}', "mean must be a list of 2 numbers"),
     (b'{"version": 1, "mean": [0, 0]}', "std must be a list of 2 numbers"),
     (b'{"version": 1, "mean": [0, 0], "std": [1, 0]}', "std must be > 0"),
@@ -292,3 +295,54 @@ def test_confusion_picture_has_nothing_overlapping(n, name_length):
     assert not any(p.overlaps(q) for p in panels[0] for q in panels[1]), (n, name_length)
     assert "accuracy 1.0000" not in figure.axes[0].get_title()  # 3 off the diagonal per row
     assert figure.axes[1].get_title().startswith("int8 (pyedge)\naccuracy 0.")
+
+
+def test_a_regression_target_round_trips_and_needs_version_2():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.normal(250.0, 40.0, size=40)
+    meta = PyedgeMetadata.from_training_data(x, features=("a", "b", "c"), targets=y)
+    assert meta.target == (float(np.float32(y.mean())), float(np.float32(y.std())))
+    assert json.loads(meta.to_json())["version"] == 2  # a version-1 reader would skip the mapping
+    assert json.loads(PyedgeMetadata.from_training_data(x).to_json())["version"] == 1
+    back = parse_metadata(meta.to_json(), 3, 1)
+    assert back.target == meta.target
+    graph = np.array([[-1.5], [0.0], [2.25]], np.float32)
+    mean, std = np.float32(meta.target[0]), np.float32(meta.target[1])
+    np.testing.assert_array_equal(back.target_mapper()(graph), graph * std + mean)
+    np.testing.assert_array_equal(back.standardize_target(y), (y.astype(np.float32) - mean) / std)
+    assert PyedgeMetadata().target_mapper() is None
+    constant = PyedgeMetadata.from_training_data(x, targets=np.full(40, 7.0))
+    assert constant.target == (7.0, 1.0)  # maps to 0 and back, not a division by 0
+
+
+@pytest.mark.parametrize("target, outputs, message", [
+    ('{"mean": 1, "std": 2}', 3, "one output value; this one has 3"),
+    ('{"mean": 1}', 1, "exactly 'mean' and 'std'"),
+    ('[1, 2]', 1, "exactly 'mean' and 'std'"),
+    ('{"mean": 1, "std": 0}', 1, "std must be > 0"),
+    ('{"mean": 1, "std": 1e-50}', 1, "std must be > 0 in float32"),
+    ('{"mean": NaN, "std": 1}', 1, "finite float32 numbers"),
+    ('{"mean": 1e39, "std": 1}', 1, "finite float32 numbers"),
+    ('{"mean": true, "std": 1}', 1, "finite float32 numbers"),
+])
+def test_a_bad_regression_target_is_a_value_error(target, outputs, message):
+    with pytest.raises(ValueError, match=message):
+        parse_metadata(f'{{"version": 2, "target": {target}}}'.encode(), 2, outputs)
+
+
+def test_numeric_labels_for_a_regression():
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    data = from_arrays(x, np.linspace(0.5, 9.5, 10), task="regression")
+    assert data.task == "regression" and data.classes == () and data.y.dtype == np.float32
+    np.testing.assert_array_equal(data.labels(), np.linspace(0.5, 9.5, 10).astype(np.float32))
+    assert from_arrays(x, np.arange(10), task="regression").y.dtype == np.float32  # integers too
+    with pytest.raises(DataError, match="numeric labels"):
+        from_arrays(x, np.array(list("abcdefghij")), task="regression")
+    with pytest.raises(DataError, match="nothing to predict"):
+        check_trainable(from_arrays(np.zeros((30, 2)), np.full(30, 3.5), task="regression"), 0.2)
+    with pytest.raises(DataError, match="task must be one of"):
+        from_arrays(x, np.arange(10), task="ranking")
+    # Many integer classes of one row each: perhaps a quantity; the error says so.
+    many = from_arrays(np.zeros((30, 2)), np.arange(30))
+    with pytest.raises(DataError, match="30 distinct integers: if it is a quantity, pass --task regression"):
+        check_trainable(many, 0.2)

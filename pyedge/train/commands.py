@@ -71,15 +71,22 @@ def add_train(subparsers) -> None:
                     "layers you give) on DATA, quantizes it to a full-integer int8 .tflite that "
                     "carries the feature standardization and class names, and evaluates float32 vs "
                     "int8 on a validation split. Writes model.keras, model.tflite, report.json and "
-                    "confusion.png into --out.")
+                    "confusion.png into --out. With --task regression: a linear head on the "
+                    "standardized label (predict returns the label's units), MAE / RMSE / R², and "
+                    "scatter.png and residuals.png.")
     parser.add_argument("data", help="a CSV file with a header row (name the label column with "
                         "--label), an .npz file with arrays X and y, or a built-in dataset: "
-                        "digits, synthetic")
+                        "digits, synthetic, diabetes (a regression)")
     parser.add_argument("--label", metavar="COLUMN", help="the CSV column holding the labels")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/<data name>)")
     parser.add_argument("--drop-missing", action="store_true",
                         help="leave out rows with missing values (listed in the report) instead of stopping")
+    parser.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                        help="classification (integer or text labels) or regression (a number to "
+                             "predict); auto: classification, or the built-in dataset's task")
     group = parser.add_argument_group("model and training")
+    group.add_argument("--loss", choices=("mse", "mae", "huber"), default=None,
+                       help="a regression's loss (default: mse)")
     group.add_argument("--hidden", type=int, nargs="+", default=[64, 32], metavar="UNITS",
                        help="units of each hidden layer (default: %(default)s)")
     group.add_argument("--activation", default="relu", choices=("relu", "relu6", "tanh", "sigmoid"),
@@ -114,7 +121,7 @@ def run_train(args: argparse.Namespace) -> int:
                                batch_size=args.batch_size, learning_rate=args.learning_rate,
                                decay=args.decay, decay_rate=args.decay_rate,
                                early_stopping=args.early_stopping, validation_fraction=args.validation,
-                               seed=args.seed)
+                               seed=args.seed, task=args.task, loss=args.loss)
     result = fit(args.data, label=args.label, out=args.out, drop_missing=args.drop_missing,
                  verbose=0 if args.quiet else _progress(), training=training,
                  quantization=_quantization_options(args))

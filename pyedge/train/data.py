@@ -32,12 +32,13 @@ class DataError(ValueError):
 @dataclass
 class Dataset:
     x: np.ndarray  # float32 (rows, features): raw features, as the model's users will pass them
-    y: np.ndarray  # int64 (rows,): index into classes
-    classes: tuple  # the label values, sorted: all strings or all integers
+    y: np.ndarray  # int64 (rows,): index into classes; float32 label values for a regression
+    classes: tuple  # the label values, sorted: all strings or all integers; () for a regression
     feature_names: tuple[str, ...] | None  # None: unnamed (plain arrays), matched by position
     source: str
     dropped: tuple[str, ...] = ()  # "line 7", "row 3": rows left out for missing values
     ignored_columns: tuple[str, ...] = ()  # CSV columns the model has no feature for
+    task: str = "classification"  # or "regression"
 
     @property
     def rows(self) -> int:
@@ -48,7 +49,9 @@ class Dataset:
         return int(self.x.shape[1])
 
     def labels(self) -> np.ndarray:
-        """The label of every row, as in the data (strings or integers)."""
+        """The label of every row, as in the data (strings or integers; a regression's values)."""
+        if self.task == "regression":
+            return self.y
         return np.asarray(self.classes, dtype=object)[self.y]
 
 
@@ -63,6 +66,40 @@ def label_values(raw: list[str] | np.ndarray) -> np.ndarray:
     if texts and all(_INTEGER.fullmatch(t) for t in texts):
         return np.array([int(t) for t in texts], dtype=np.int64)
     return np.array(texts, dtype=str)
+
+
+TASKS = ("auto", "classification", "regression")
+# A numeric label with more distinct values than this, none of them written as an integer, is
+# a quantity, not a class: without --task it is an error that suggests --task regression.
+_REGRESSION_HINT = ("to predict the value, pass --task regression (task='regression'); to classify, "
+                    "write the classes as integers or names")
+
+
+def check_task(task: str) -> None:
+    if task not in TASKS:
+        raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+
+
+def regression_targets(texts: np.ndarray, source: str, where: list[str], column: str = "label"
+                       ) -> np.ndarray:
+    """Label texts or numbers as float32 values to predict, or a DataError naming the first one
+    that is not a finite number."""
+    values = np.zeros(len(texts), np.float64)
+    for i, text in enumerate(texts):
+        try:
+            values[i] = float(text)
+        except (TypeError, ValueError):
+            values[i] = np.nan
+        if not math.isfinite(values[i]) or abs(values[i]) > np.finfo(np.float32).max:
+            raise DataError(f"{source}, {where[i]}: {column} {str(text)!r} is not a finite number; "
+                            "a regression needs a number in every row")
+    return values.astype(np.float32)
+
+
+def _looks_like_quantities(texts: list[str]) -> bool:
+    """Every label is a number, and some are not integers: 0.37, 1.5e3."""
+    return bool(texts) and all(_is_number(t) for t in texts) and not all(
+        _INTEGER.fullmatch(t) for t in texts)
 
 
 def encode_labels(values: np.ndarray, classes: tuple | None = None,
@@ -96,11 +133,15 @@ def encode_labels(values: np.ndarray, classes: tuple | None = None,
 
 
 def load_csv(path: str | Path, label: str, drop_missing: bool = False,
-             classes: tuple | None = None, features: tuple[str, ...] | None = None) -> Dataset:
+             classes: tuple | None = None, features: tuple[str, ...] | None = None,
+             task: str = "auto") -> Dataset:
     """A CSV file with a header row; `label` names the label column (anywhere in the table);
     every other column is a numeric feature. With `features` (a trained model's feature names)
     exactly those columns are read, in that order, wherever they are in the file; a missing one
-    is an error, and the others are left out (listed in `ignored_columns`)."""
+    is an error, and the others are left out (listed in `ignored_columns`). task: "regression"
+    reads the labels as numbers to predict; "auto" as classes, unless they are decimal numbers
+    (then an error that suggests --task regression)."""
+    check_task(task)
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no data file at {str(path)!r}")
@@ -158,10 +199,17 @@ def load_csv(path: str | Path, label: str, drop_missing: bool = False,
     bad_rows = missing_cells[:, label_at] | ~np.isfinite(x).all(axis=1)
     x, kept_labels, dropped = _handle_missing(x, table[:, label_at], bad_rows, lines, str(path),
                                               drop_missing)
-    y, classes = encode_labels(label_values(kept_labels), classes,
-                               [line for line, bad in zip(lines, bad_rows) if not bad])
-    return Dataset(x.astype(np.float32), y, classes, tuple(header[j] for j in feature_columns),
-                   str(path), dropped, ignored)
+    kept_lines = [line for line, bad in zip(lines, bad_rows) if not bad]
+    names = tuple(header[j] for j in feature_columns)
+    if task == "regression":
+        y = regression_targets(kept_labels, str(path), kept_lines, f"column {label!r}")
+        return Dataset(x.astype(np.float32), y, (), names, str(path), dropped, ignored, "regression")
+    if task == "auto" and classes is None and _looks_like_quantities(kept_labels.tolist()):
+        raise DataError(f"{path}: column {label!r} holds decimal numbers ("
+                        f"{len(set(kept_labels.tolist())):,} distinct values, e.g. {kept_labels[0]!r}), "
+                        f"not classes; {_REGRESSION_HINT}")
+    y, classes = encode_labels(label_values(kept_labels), classes, kept_lines)
+    return Dataset(x.astype(np.float32), y, classes, names, str(path), dropped, ignored)
 
 
 def _columns_by_name(path: Path, header: list[str], label: str,
@@ -241,7 +289,8 @@ def _handle_missing(x: np.ndarray, labels: np.ndarray, bad_rows: np.ndarray, pla
     return x[~bad_rows], labels[~bad_rows], tuple(where)
 
 
-def load_npz(path: str | Path, drop_missing: bool = False, classes: tuple | None = None) -> Dataset:
+def load_npz(path: str | Path, drop_missing: bool = False, classes: tuple | None = None,
+             task: str = "auto") -> Dataset:
     """An .npz file with arrays X (rows, features) and y (rows,) of integer or string labels."""
     path = Path(path)
     if not path.is_file():
@@ -251,12 +300,15 @@ def load_npz(path: str | Path, drop_missing: bool = False, classes: tuple | None
     if missing:
         raise DataError(f"{path} needs arrays X and y; it has {', '.join(sorted(arrays)) or 'none'}")
     return from_arrays(arrays["X"], arrays["y"], source=str(path), drop_missing=drop_missing,
-                       classes=classes)
+                       classes=classes, task=task)
 
 
 def from_arrays(x: object, y: object, feature_names: list[str] | None = None, source: str = "arrays",
-                drop_missing: bool = False, classes: tuple | None = None) -> Dataset:
-    """NumPy features (rows, features) and labels (rows,): integers or strings."""
+                drop_missing: bool = False, classes: tuple | None = None,
+                task: str = "auto") -> Dataset:
+    """NumPy features (rows, features) and labels (rows,): integers or strings (classes), or
+    numbers to predict (task="regression")."""
+    check_task(task)
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim != 2:
@@ -266,9 +318,14 @@ def from_arrays(x: object, y: object, feature_names: list[str] | None = None, so
         raise DataError(f"{source}: features must be numbers, got dtype {x.dtype}")
     if y.ndim != 1 or len(y) != len(x):
         raise DataError(f"{source}: labels must be one per row: {len(x)} rows, labels of shape {y.shape}")
-    if y.dtype.kind == "f":
+    if task == "regression":
+        if y.dtype.kind not in "fiub":
+            raise DataError(f"{source}: a regression needs numeric labels, got dtype {y.dtype}")
+        y = y.astype(np.float64)
+    elif y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"{source}: labels must be integers or strings, got non-integral floats")
+            hint = f"; {_REGRESSION_HINT}" if task == "auto" and classes is None else ""
+            raise DataError(f"{source}: labels must be integers or strings, got non-integral floats{hint}")
         y = y.astype(np.int64)
     elif y.dtype.kind == "b":
         y = y.astype(np.int64)
@@ -285,7 +342,11 @@ def from_arrays(x: object, y: object, feature_names: list[str] | None = None, so
         raise DataError(f"{source}: {len(names)} feature names for {x.shape[1]} features")
     if not np.all(np.abs(x) <= np.finfo(np.float32).max):
         raise DataError(f"{source}: a feature value overflows float32")
-    encoded, classes = encode_labels(y, classes, [p for p, bad in zip(places, bad_rows) if not bad])
+    kept = [p for p, bad in zip(places, bad_rows) if not bad]
+    if task == "regression":
+        targets = regression_targets(y, source, kept)
+        return Dataset(x.astype(np.float32), targets, (), names, source, dropped, (), "regression")
+    encoded, classes = encode_labels(y, classes, kept)
     return Dataset(x.astype(np.float32), encoded, classes, names, source, dropped)
 
 
@@ -294,6 +355,11 @@ def check_trainable(data: Dataset, validation_fraction: float) -> int:
     validation rows (stratified: at least one per class, and one per class left to train on)."""
     if data.rows < MIN_ROWS:
         raise DataError(f"{data.source}: only {data.rows} rows; training needs at least {MIN_ROWS}")
+    if data.task == "regression":
+        if np.all(data.y == data.y[0]):
+            raise DataError(f"{data.source}: every row has the label value {float(data.y[0])!r}; "
+                            "there is nothing to predict")
+        return max(math.ceil(data.rows * validation_fraction), 1)
     # bincount wants the platform's index type: int64 labels fail to cast on 32-bit ARM.
     counts = np.bincount(data.y.astype(np.intp), minlength=len(data.classes))
     if len(data.classes) < 2:
@@ -301,8 +367,11 @@ def check_trainable(data: Dataset, validation_fraction: float) -> int:
                         "needs at least two classes")
     if counts.min() < 2:
         lonely = [repr(c) for c, n in zip(data.classes, counts) if n < 2]
+        numbers = len(data.classes) > 20 and all(isinstance(c, int) for c in data.classes)
+        hint = (f" (the label has {len(data.classes)} distinct integers: if it is a quantity, "
+                "pass --task regression)" if numbers else "")
         raise DataError(f"{data.source}: class {', '.join(lonely[:5])} has a single row; every class "
-                        "needs at least 2 (one to train on, one to validate)")
+                        f"needs at least 2 (one to train on, one to validate){hint}")
     n_validation = max(math.ceil(data.rows * validation_fraction), len(data.classes))
     if data.rows - n_validation < len(data.classes):
         raise DataError(f"{data.source}: only {data.rows} rows for {len(data.classes)} classes: too few "

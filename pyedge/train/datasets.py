@@ -6,6 +6,9 @@ datasets, which ship inside installed packages (nothing is downloaded):
     synthetic  scikit-learn's make_classification: 10,000 rows, 100 features (40 informative,
                20 redundant), 10 classes, the shape of the 100-64-32-10 benchmark model;
                deterministic
+    diabetes   scikit-learn's diabetes (Efron et al., 2004): 442 patients, 10 features (age,
+               sex, BMI, blood pressure, six serum measurements), a regression target: disease
+               progression one year later (25 to 346)
 """
 
 from __future__ import annotations
@@ -39,15 +42,35 @@ def synthetic(rows: int = SYNTHETIC_ROWS, seed: int = 0) -> Dataset:
     return from_arrays(x.astype(np.float32), y, source="synthetic (scikit-learn make_classification)")
 
 
-BUILTIN: dict[str, Callable[[], Dataset]] = {"digits": digits, "synthetic": synthetic}
+def diabetes() -> Dataset:
+    require("sklearn")
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(scaled=False)  # the raw values a clinic records, not pre-scaled ones
+    return from_arrays(bunch.data, bunch.target, feature_names=list(bunch.feature_names),
+                       source="diabetes (scikit-learn)", task="regression")
+
+
+BUILTIN: dict[str, Callable[[], Dataset]] = {"digits": digits, "synthetic": synthetic,
+                                             "diabetes": diabetes}
 
 
 def load_data(data: object, y: object = None, label: str | None = None, drop_missing: bool = False,
-              classes: tuple | None = None, features: tuple[str, ...] | None = None) -> Dataset:
+              classes: tuple | None = None, features: tuple[str, ...] | None = None,
+              task: str = "auto") -> Dataset:
     """A Dataset from whatever the user has: a Dataset, NumPy features with labels y, a path to
     a CSV (label names its label column) or .npz file (arrays X, y), or a built-in dataset's
     name. classes, features: a trained model's, for data to evaluate it on (a CSV's columns
-    are then matched by name)."""
+    are then matched by name). task: "auto" (classes; a built-in dataset's own task),
+    "classification" or "regression" (labels are numbers to predict)."""
+    dataset = _load(data, y, label, drop_missing, classes, features, task)
+    if task != "auto" and dataset.task != task:
+        raise DataError(f"{dataset.source} is a {dataset.task} dataset, not a {task} one")
+    return dataset
+
+
+def _load(data: object, y: object, label: str | None, drop_missing: bool, classes: tuple | None,
+          features: tuple[str, ...] | None, task: str) -> Dataset:
     if isinstance(data, Dataset):
         return data if classes is None else _with_classes(data, classes)
     if isinstance(data, (str, Path)):
@@ -60,15 +83,16 @@ def load_data(data: object, y: object = None, label: str | None = None, drop_mis
         if not path.is_file():
             raise DataError(f"no data file at {str(data)!r} (built-in datasets: {', '.join(BUILTIN)})")
         if path.suffix.lower() == ".npz":
-            return load_npz(path, drop_missing, classes)
+            return load_npz(path, drop_missing, classes, task)
         if label is None:
             raise DataError(f"{path}: name the label column (--label COLUMN, label=...)")
-        return load_csv(path, label, drop_missing, classes, features)
+        return load_csv(path, label, drop_missing, classes, features, task)
     if y is None:
         raise DataError("NumPy features need their labels: fit(X, y, ...)")
     columns = getattr(data, "columns", None)  # a pandas DataFrame: its column names travel
     names = [str(c) for c in columns] if columns is not None else None
-    return from_arrays(data, y, feature_names=names, drop_missing=drop_missing, classes=classes)
+    return from_arrays(data, y, feature_names=names, drop_missing=drop_missing, classes=classes,
+                       task=task)
 
 
 def _with_classes(data: Dataset, classes: tuple) -> Dataset:

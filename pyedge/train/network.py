@@ -1,8 +1,9 @@
 """The model pyedge train builds, and how it is trained.
 
 Dense(64, relu) -> Dense(32, relu) -> Dense(n_classes, softmax), adam, sparse categorical
-cross-entropy, 10 epochs; the input width comes from the data. Every option keeps the graph a
-Dense stack with activations pyedge's native backend runs.
+cross-entropy, 10 epochs; the input width comes from the data. A regression ends in Dense(1)
+(linear) on the standardized label instead, trained on the mean squared error (or MAE, Huber).
+Every option keeps the graph a Dense stack with activations pyedge's native backend runs.
 
 Reproducibility: `seed` seeds Python, NumPy and TensorFlow (keras.utils.set_random_seed) and
 turns on TensorFlow's deterministic ops, so the same seed, data, options and software give the
@@ -20,6 +21,7 @@ from .tensorflow_import import keras, tensorflow
 
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid")  # those the native backend runs fused or tabled
 DECAYS = ("none", "exponential", "cosine")
+LOSSES = ("mse", "mae", "huber")  # a regression's; Keras' names
 
 
 @dataclass
@@ -34,6 +36,8 @@ class TrainingOptions:
     early_stopping: int | None = None  # patience in epochs on the validation loss; None: off
     validation_fraction: float = 0.2
     seed: int = 0
+    task: str = "auto"  # "classification", "regression", or from the data's labels
+    loss: str | None = None  # a regression's (default "mse"); classification: cross-entropy
 
     def check(self) -> None:
         self.hidden = tuple(int(u) for u in self.hidden)
@@ -54,6 +58,13 @@ class TrainingOptions:
             problems.append(f"decay rate must be in (0, 1], got {self.decay_rate}")
         if self.early_stopping is not None and self.early_stopping < 1:
             problems.append(f"early stopping patience must be >= 1 epoch, got {self.early_stopping}")
+        if self.task not in ("auto", "classification", "regression"):
+            problems.append(f"task must be auto, classification or regression, got {self.task!r}")
+        if self.loss is not None and self.loss not in LOSSES:
+            problems.append(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.loss is not None and self.task == "classification":
+            problems.append("a loss is chosen for a regression only (a classifier trains on "
+                            "cross-entropy)")
         if not 0 < self.validation_fraction < 1:
             problems.append(f"validation fraction must be in (0, 1), got {self.validation_fraction}")
         if problems:
@@ -72,11 +83,15 @@ def seed_everything(seed: int) -> None:
 
 
 def build_mlp(input_width: int, n_classes: int, options: TrainingOptions):
+    """The MLP: n_classes softmax outputs, or one linear output for a regression."""
     k = keras()
     layers = [k.Input((input_width,), name="features")]
     layers += [k.layers.Dense(units, activation=options.activation, name=f"hidden_{i + 1}")
                for i, units in enumerate(options.hidden)]
-    layers.append(k.layers.Dense(n_classes, activation="softmax", name="probabilities"))
+    if options.task == "regression":
+        layers.append(k.layers.Dense(1, name="value"))
+    else:
+        layers.append(k.layers.Dense(n_classes, activation="softmax", name="probabilities"))
     return k.Sequential(layers, name="pyedge_mlp")
 
 
@@ -94,15 +109,19 @@ def compile_for_training(model, options: TrainingOptions, rows: int, epochs: int
     steps = math.ceil(rows / options.batch_size)
     if epochs is not None:
         options = TrainingOptions(**dict(asdict(options), epochs=epochs))
-    model.compile(optimizer=keras().optimizers.Adam(learning_rate(options, steps)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    optimizer = keras().optimizers.Adam(learning_rate(options, steps))
+    if options.task == "regression":
+        model.compile(optimizer=optimizer, loss=options.loss or "mse", metrics=["mae"])
+    else:
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
 
 
 def train(model, x_train: np.ndarray, y_train: np.ndarray, x_validation: np.ndarray,
           y_validation: np.ndarray, options: TrainingOptions, verbose: int | str = 0) -> dict:
-    """Fits the model on standardized features; returns the epochs run, Keras' history per
-    epoch (loss, accuracy, val_loss, val_accuracy) and, when it stopped early, the epoch whose
-    weights it kept."""
+    """Fits the model on standardized features (and, for a regression, standardized labels);
+    returns the epochs run, Keras' history per epoch (loss, accuracy or mae, val_loss,
+    val_accuracy or val_mae) and, when it stopped early, the epoch whose weights it kept."""
     compile_for_training(model, options, len(x_train))
     callbacks = []
     if options.early_stopping:

@@ -19,8 +19,37 @@ def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
             for row in rows]
 
 
+REGRESSION_METRICS = (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("max_abs_error", "max |error|"))
+
+
+def _litert_line(evaluation: dict) -> list[str]:
+    litert = evaluation.get("litert")
+    if litert is None:
+        return []
+    verdict = "yes, bit for bit" if litert["identical"] else f"NO, {litert['rows_differing']} rows differ"
+    return [f"pyedge outputs == {litert['interpreter']}: {verdict} ({litert['rows']:,} rows)"]
+
+
+def regression_lines(evaluation: dict, title: str) -> list[str]:
+    """MAE, RMSE, R² per model, the int8 model's distance from the float one, the LiteRT check."""
+    rows = [(f"{title} ({evaluation['rows']:,} rows)", *(name for _, name in REGRESSION_METRICS))]
+    for key, name in MODELS:
+        if key in evaluation:
+            rows.append((name, *(f"{evaluation[key][metric]:.3f}" if metric == "r2" else
+                                 f"{evaluation[key][metric]:.4g}" for metric, _ in REGRESSION_METRICS)))
+    lines = _table(rows, "")
+    lines.append("  (in the label's units; R² = 1 is perfect, 0 is as good as predicting the mean)")
+    if "int8_vs_float" in evaluation:
+        gap = evaluation["int8_vs_float"]
+        lines.append(f"int8 vs float32 predictions: mean |difference| {gap['mae']:.4g}, "
+                     f"max {gap['max_abs']:.4g}")
+    return lines + _litert_line(evaluation)
+
+
 def evaluation_lines(evaluation: dict, title: str) -> list[str]:
     """Macro metrics per model, agreement, the LiteRT check and the int8 model's per-class table."""
+    if evaluation.get("task") == "regression":
+        return regression_lines(evaluation, title)
     header = (f"{title} ({evaluation['rows']:,} rows)", *(name for _, name in METRICS))
     rows = [header]
     for key, name in MODELS:
@@ -31,11 +60,7 @@ def evaluation_lines(evaluation: dict, title: str) -> list[str]:
     if "agreement" in evaluation:
         lines.append(f"agreement float32 vs int8: {100 * evaluation['agreement']:.2f} % of rows predict "
                      "the same class")
-    litert = evaluation.get("litert")
-    if litert is not None:
-        verdict = ("yes, bit for bit" if litert["identical"]
-                   else f"NO, {litert['rows_differing']} rows differ")
-        lines.append(f"pyedge outputs == {litert['interpreter']}: {verdict} ({litert['rows']:,} rows)")
+    lines += _litert_line(evaluation)
     per_class = [("class (int8)", "precision", "recall", "F1", "support")]
     per_class += [(str(c["class"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
                    f"{c['support']:,}") for c in evaluation["int8"]["per_class"]]
@@ -65,9 +90,15 @@ def _names(names: list[str], shown: int = 12) -> str:
 
 def training_summary(report: dict, files: dict[str, Path]) -> str:
     data, training = report["data"], report["training"]
+    if data.get("task") == "regression":
+        target = data["target"]
+        what, split = (f"a value to predict (mean {target['mean']:.4g}, std {target['std']:.4g}; "
+                       f"{training.get('loss') or 'mse'} loss)", "random")
+    else:
+        what, split = f"{len(data['classes'])} classes", "stratified"
     lines = [f"data: {data['source']}: {data['rows']:,} rows x {data['features']} features, "
-             f"{len(data['classes'])} classes; {data['train_rows']:,} to train, "
-             f"{data['validation_rows']:,} to validate (stratified, seed {training['seed']})"]
+             f"{what}; {data['train_rows']:,} to train, "
+             f"{data['validation_rows']:,} to validate ({split}, seed {training['seed']})"]
     if data.get("feature_names"):
         lines.append(f"features (stored in model.tflite, matched by name): {_names(data['feature_names'])}")
     if data["dropped"]:
