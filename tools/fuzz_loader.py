@@ -74,7 +74,15 @@ def run_worker(backend: str, memory_limit_mb: int, libfuzzer_args: list[str]) ->
                 x = x.astype(model._raw_input_dtype)
             # (Its shape is the graph output's, as LiteRT computes it: tools/fuzz_models.py
             # compares shapes and values with LiteRT; here a forged file must not crash.)
-            y = model.predict(x)
+            try:
+                y = model.predict(x)
+            except ValueError as error:
+                # LiteRT itself refuses some models at some batches only (a weight that is the
+                # graph input, a RESHAPE to a fixed shape): the fallback then raises this error,
+                # as documented; any other exception is a finding.
+                if "cannot run a batch of" in str(error) and not model.backend.startswith("native"):
+                    continue
+                raise
             if y.dtype != np.float32:
                 raise AssertionError(f"predict returned {y.dtype} for {rows} rows")
             # Whatever the file says, the native kernels and the NumPy reference must agree
