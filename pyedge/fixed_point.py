@@ -93,6 +93,18 @@ def rounding_divide_by_pot(x: np.ndarray | int, exponent: np.ndarray | int) -> n
     return (x >> exponent) + (remainder > threshold)
 
 
+def double_rounding_multiply(x: np.ndarray | int, multiplier: np.ndarray | int,
+                             shift: np.ndarray | int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier of the gemmlowp form (what LiteRT's int8 RELU,
+    QUANTIZE and CONV_2D compute, docs/arithmetic.md): x * 2^left in int32 (wrapping, as the
+    C++ does), SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT; TFLite's shift
+    convention (positive = left). Broadcasts over per-channel multipliers and shifts."""
+    shift = _i64(shift)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    high = saturating_rounding_doubling_high_mul(wrap_int32(_i64(x) << left), multiplier)
+    return rounding_divide_by_pot(high, right)
+
+
 def saturating_rounding_multiply_by_pot(x: np.ndarray | int, exponent: int) -> np.ndarray:
     """gemmlowp SaturatingRoundingMultiplyByPOT<exponent> on int32 (compile-time exponent).
 

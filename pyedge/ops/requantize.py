@@ -30,15 +30,6 @@ FLOAT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "RELU_N1_TO_1": lambda x: np.clip(x, -1, 1), "QUANTIZE": lambda x: x}
 
 
-def _double_rounding_multiply(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
-    """TFLite's MultiplyByQuantizedMultiplier of the gemmlowp form: x * 2^left in int32 (wrapping,
-    as the C++ does), SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT."""
-    left, right = max(shift, 0), max(-shift, 0)
-    high = fixed_point.saturating_rounding_doubling_high_mul(fixed_point.wrap_int32(x * (1 << left)),
-                                                             multiplier)
-    return fixed_point.rounding_divide_by_pot(high, right)
-
-
 def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
           fixed: bool) -> LookupTableLayer | None:
     found = int8_input_and_output(op, tensors, problems)
@@ -67,7 +58,7 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
                         "overflows int32")
         return None
     x = np.arange(-128, 128, dtype=np.int64)
-    y = _double_rounding_multiply(x - in_q.zero_point, int(multiplier[0]), int(shift[0]))
+    y = fixed_point.double_rounding_multiply(x - in_q.zero_point, int(multiplier[0]), int(shift[0]))
     table = np.clip(y + out_q.zero_point, lo, hi).astype(np.int8)
     return LookupTableLayer(dst.name, depth, out_q, op=op.opcode, table=table,
                             float_fn=FLOAT_FUNCTIONS[op.opcode])
