@@ -235,10 +235,10 @@ def build_plan(graph: Graph) -> Plan:
                 break
             layers.append(layer)
             depth = layer.output_depth
-        elif op.opcode == "RESHAPE":
+        elif op.opcode in VIEWS:
             # The bytes stay as they are; only the ops after it read the new shape.
             if src.type_name != "INT8" or not _same_quantization(src, dst):
-                problems.append(f"RESHAPE {src.shape} -> {dst.shape} that changes a row's data")
+                problems.append(f"{op.opcode} {src.shape} -> {dst.shape} that changes a row's data")
                 break
             aliases[dst.name] = layers[-1].name if layers else input_name
         else:
@@ -278,6 +278,9 @@ def fixed_batch(t: Tensor) -> int | None:
     signature = t.shape_signature or t.shape
     return None if not signature or signature[0] == -1 else max(1, int(t.shape[0]))
 
+
+# Ops that give the same bytes a new shape (a Keras Conv1D: EXPAND_DIMS -> CONV_2D -> RESHAPE).
+VIEWS = ("RESHAPE", "EXPAND_DIMS")
 
 # What the converter emits to compute a RESHAPE's target shape for a dynamic batch
 # (Flatten: SHAPE -> STRIDED_SLICE -> PACK): integer ops on shapes, never on the data.

@@ -45,7 +45,13 @@ def _schema() -> SimpleNamespace:
         activations=names(tflite.ActivationFunctionType),
         options_types={"FULLY_CONNECTED": tflite.BuiltinOptions.FullyConnectedOptions,
                        "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions,
-                       "RESHAPE": tflite.BuiltinOptions.ReshapeOptions})
+                       "RESHAPE": tflite.BuiltinOptions.ReshapeOptions,
+                       "CONV_2D": tflite.BuiltinOptions.Conv2DOptions,
+                       **dict.fromkeys(POOL_OPCODES, tflite.BuiltinOptions.Pool2DOptions)})
+
+
+POOL_OPCODES = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
+PADDINGS = {0: "SAME", 1: "VALID"}  # the schema's Padding enum
 
 
 # No tensor of a model this runtime serves comes near this; a forged shape must not make us
@@ -336,6 +342,10 @@ _ABSENT_OPTIONS: dict[str, dict[str, object]] = {
                         "asymmetric_quantize_inputs": False},
     "SOFTMAX": {"beta": 0.0},
     "RESHAPE": {"new_shape": ()},  # a scalar, unless a shape tensor says otherwise
+    "CONV_2D": {"padding": None, "stride_w": 0, "stride_h": 0, "activation": "NONE",
+                "dilation_w": 0, "dilation_h": 0},
+    **dict.fromkeys(POOL_OPCODES, {"padding": None, "stride_w": 0, "stride_h": 0, "filter_w": 0,
+                                   "filter_h": 0, "activation": "NONE"}),
 }
 def _options(op: Table, opcode: str) -> dict[str, object]:
     # Operator: builtin_options_type 3, builtin_options 4
@@ -355,4 +365,18 @@ def _options(op: Table, opcode: str) -> dict[str, object]:
         return {"beta": float(table.scalar(0, "f32"))}  # SoftmaxOptions: beta 0
     if opcode == "RESHAPE":
         return {"new_shape": table.ints(0)}  # ReshapeOptions: new_shape 0
+    if opcode == "CONV_2D":
+        # Conv2DOptions: padding 0, stride_w 1, stride_h 2, fused_activation_function 3,
+        # dilation_w_factor 4 (default 1), dilation_h_factor 5 (default 1)
+        return {"padding": PADDINGS.get(table.scalar(0, "i8")), "stride_w": table.scalar(1, "i32"),
+                "stride_h": table.scalar(2, "i32"),
+                "activation": _schema().activations.get(table.scalar(3, "i8"), "UNKNOWN"),
+                "dilation_w": table.scalar(4, "i32", 1), "dilation_h": table.scalar(5, "i32", 1)}
+    if opcode in POOL_OPCODES:
+        # Pool2DOptions: padding 0, stride_w 1, stride_h 2, filter_width 3, filter_height 4,
+        # fused_activation_function 5
+        return {"padding": PADDINGS.get(table.scalar(0, "i8")), "stride_w": table.scalar(1, "i32"),
+                "stride_h": table.scalar(2, "i32"), "filter_w": table.scalar(3, "i32"),
+                "filter_h": table.scalar(4, "i32"),
+                "activation": _schema().activations.get(table.scalar(5, "i8"), "UNKNOWN")}
     return {}

@@ -52,15 +52,20 @@ def build_model(case: Case) -> bytes:
                           zero_points=[case.output_q[1]])]
     buffers = [BufferSpec()]
     inputs = [0]
-    if case.op == "FULLY_CONNECTED":
+    if case.op in ("FULLY_CONNECTED", "CONV_2D"):
+        if case.weights_scales is None:
+            scales, zero_points = [case.weights_q[0]], [case.weights_q[1]]
+        else:
+            scales, zero_points = list(case.weights_scales), [0] * len(case.weights_scales)
         tensors.append(TensorSpec("weights", "INT8", list(case.weights_shape), buffer=1,
-                                  scales=[case.weights_q[0]], zero_points=[case.weights_q[1]]))
+                                  scales=scales, zero_points=zero_points))
         buffers.append(BufferSpec(case.quantized_weights().tobytes()))
         inputs.append(2)
         if case.bias is not None:
-            bias_scale = float(np.float32(case.input_q[0]) * np.float32(case.weights_q[0]))
+            bias_scales = np.float32(case.input_q[0]) * np.float32(scales)
             tensors.append(TensorSpec("bias", "INT32", [case.weights_shape[0]], buffer=2,
-                                      scales=[bias_scale], zero_points=[0]))
+                                      scales=[float(b) for b in bias_scales],
+                                      zero_points=[0] * len(scales)))
             buffers.append(BufferSpec(case.quantized_bias().tobytes()))
             inputs.append(3)
         elif case.bias_as_optional:
@@ -71,7 +76,8 @@ def build_model(case: Case) -> bytes:
         buffers.append(BufferSpec(np.array(case.new_shape, np.int32).tobytes()))
         inputs.append(2)
     op = OperatorSpec(case.op, inputs, [1], activation=case.activation, beta=case.beta,
-                      keep_num_dims=case.keep_num_dims,
+                      keep_num_dims=case.keep_num_dims, filter=case.filter, stride=case.stride,
+                      padding=case.padding,
                       new_shape=None if case.options_shape is None else list(case.options_shape))
     return build(ModelSpec(tensors=tensors, buffers=buffers, operators=[op], inputs=[0], outputs=[1]))
 

@@ -50,6 +50,11 @@ class OperatorSpec:
     new_shape: list[int] | None = None  # RESHAPE's options (None: no options table)
     rank: int = 1  # SVDF
     init_subgraph: int = 1  # CALL_ONCE: the subgraph it runs once
+    # CONV_2D and the 2-D pools: (height, width) of each, padding "SAME" or "VALID"
+    padding: str = "VALID"
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)  # CONV_2D
+    filter: tuple[int, int] = (1, 1)  # the pools
 
 
 @dataclass
@@ -245,6 +250,28 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
             b, getattr(tflite.ActivationFunctionType, op.activation))
         options = tflite.SVDFOptionsEnd(b)
         options_type = tflite.BuiltinOptions.SVDFOptions
+    elif op.opcode == "CONV_2D":
+        tflite.Conv2DOptionsStart(b)
+        tflite.Conv2DOptionsAddPadding(b, getattr(tflite.Padding, op.padding))
+        tflite.Conv2DOptionsAddStrideH(b, op.stride[0])
+        tflite.Conv2DOptionsAddStrideW(b, op.stride[1])
+        tflite.Conv2DOptionsAddDilationHFactor(b, op.dilation[0])
+        tflite.Conv2DOptionsAddDilationWFactor(b, op.dilation[1])
+        tflite.Conv2DOptionsAddFusedActivationFunction(
+            b, getattr(tflite.ActivationFunctionType, op.activation))
+        options = tflite.Conv2DOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.Conv2DOptions
+    elif op.opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        tflite.Pool2DOptionsStart(b)
+        tflite.Pool2DOptionsAddPadding(b, getattr(tflite.Padding, op.padding))
+        tflite.Pool2DOptionsAddStrideH(b, op.stride[0])
+        tflite.Pool2DOptionsAddStrideW(b, op.stride[1])
+        tflite.Pool2DOptionsAddFilterHeight(b, op.filter[0])
+        tflite.Pool2DOptionsAddFilterWidth(b, op.filter[1])
+        tflite.Pool2DOptionsAddFusedActivationFunction(
+            b, getattr(tflite.ActivationFunctionType, op.activation))
+        options = tflite.Pool2DOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.Pool2DOptions
     elif op.opcode == "CALL_ONCE":
         tflite.CallOnceOptionsStart(b)
         tflite.CallOnceOptionsAddInitSubgraphIndex(b, op.init_subgraph)

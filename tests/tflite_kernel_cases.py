@@ -1,9 +1,10 @@
 """The int8 cases of TensorFlow Lite's and TFLite Micro's own kernel tests, as data.
 
 Sources (read, not copied: only inputs, parameters and expected values are ported):
-* "tflite": tensorflow/tensorflow tensorflow/lite/kernels/{fully_connected,activations}_test.cc
+* "tflite": tensorflow/tensorflow tensorflow/lite/kernels/{fully_connected,activations,reshape,
+  conv,pooling}_test.cc
 * "tflm": tensorflow/tflite-micro tensorflow/lite/micro/kernels/{fully_connected,softmax,
-  logistic,tanh,reshape}_test.cc
+  logistic,tanh,reshape,pooling}_test.cc
 
 Each case keeps the test's float inputs and how its harness quantizes them, the quantization
 parameters (TFLite's harness derives some from a float [min, max]: `min_max_params`), the
@@ -30,7 +31,7 @@ class Case:
     source: str  # "tflite" or "tflm"
     file: str  # the test file, e.g. "fully_connected_test.cc"
     test: str  # the test's name (and which of its models, when it builds several)
-    op: str  # FULLY_CONNECTED, SOFTMAX, LOGISTIC, TANH, RESHAPE
+    op: str  # FULLY_CONNECTED, CONV_2D, SOFTMAX, LOGISTIC, TANH, RESHAPE, MAX_POOL_2D, ...
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     input_q: tuple[float, int]  # (scale, zero point) of the int8 input
@@ -40,10 +41,11 @@ class Case:
     check: str = "float"  # "float" or "quantized", see the module docstring
     tolerance: float = 1e-5  # ArrayFloatNear's default max_abs_error
     expected_int8: tuple[int, ...] | None = None
-    # FULLY_CONNECTED
+    # FULLY_CONNECTED [N, K], CONV_2D [N, KH, KW, C]
     weights: tuple[float, ...] = ()
-    weights_shape: tuple[int, int] = (0, 0)
+    weights_shape: tuple[int, ...] = (0, 0)
     weights_q: tuple[float, int] = (1.0, 0)
+    weights_scales: tuple[float, ...] | None = None  # per output channel (then zero points 0)
     bias: tuple[float, ...] | None = None  # None: no bias
     bias_as_optional: bool = False  # no bias as a -1 input (TFLM) instead of 2 inputs (TFLite)
     activation: str = "NONE"
@@ -52,6 +54,10 @@ class Case:
     new_shape: tuple[int, ...] | None = None  # RESHAPE's shape tensor
     new_shape_tensor_shape: tuple[int, ...] | None = None  # its shape (None: a vector)
     options_shape: tuple[int, ...] | None = None  # RESHAPE's ReshapeOptions.new_shape
+    # CONV_2D and the pools: (height, width); the pools' filter
+    filter: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: str = "VALID"
     # The installed LiteRT refuses the model at Prepare: pyedge must refuse it too.
     prepare_fails: bool = False
     # pyedge's plan is meant to run it (False: only through the interpreter, for now).
@@ -66,13 +72,23 @@ class Case:
         rule = tflite_quantize if self.source == "tflite" else tflm_quantize
         return rule(np.array(self.inputs, np.float32), *self.input_q).reshape(self.input_shape)
 
+    @property
+    def filter_scales(self) -> np.ndarray:
+        """float32 [N]: each output channel's weight scale."""
+        scales = self.weights_scales or (self.weights_q[0],) * self.weights_shape[0]
+        return np.array(scales, np.float32)
+
     def quantized_weights(self) -> np.ndarray:
         rule = tflite_quantize if self.source == "tflite" else tflm_quantize
-        return rule(np.array(self.weights, np.float32), *self.weights_q).reshape(self.weights_shape)
+        w = np.array(self.weights, np.float32).reshape(self.weights_shape[0], -1)
+        if self.weights_scales is None:
+            return rule(w, *self.weights_q).reshape(self.weights_shape)
+        # PerChannelSymmetricQuantizeAndPopulate: round(w / scale[channel]), zero point 0.
+        return rule(w / self.filter_scales[:, None], 1.0, 0).reshape(self.weights_shape)
 
     def quantized_bias(self) -> np.ndarray:
         # Both harnesses: scale input_scale * weights_scale (a float32 product), zero point 0.
-        scale = np.float32(self.input_q[0]) * np.float32(self.weights_q[0])
+        scale = np.float32(self.input_q[0]) * self.filter_scales
         return np.round(np.array(self.bias, np.float32) / scale).astype(np.int32)
 
 
@@ -507,4 +523,87 @@ RESHAPE += [
                     prepare_fails=True),
 ]
 
-CASES = FULLY_CONNECTED + SOFTMAX + LOGISTIC + TANH + RESHAPE
+
+# ---- CONV_2D -----------------------------------------------------------------------------------
+
+# conv_test.cc's PerChannelQuantizedConvolutionOpModel: input and output int8 with scale 0.5 and
+# zero point -1, a [2, 2, 2, 2] filter, VALID, stride 1x1 over a [1, 2, 3, 2] image.
+_CONV = dict(input_shape=(1, 2, 3, 2), output_shape=(1, 1, 2, 2), input_q=(0.5, -1),
+             output_q=(0.5, -1), inputs=(3, 2, 1, -1, -2, -3, 4, 3, 2, -2, -3, -4),
+             weights=(1, 2, 3, 4, 3, 4, 5, 6, 7, 8, 5, 6, 3, 4, 1, 2), weights_shape=(2, 2, 2, 2),
+             bias=(3, -2))
+
+CONV_2D = [
+    Case("tflite", "conv_test.cc", "ConvolutionOpTest.SimplePerTensorTest", "CONV_2D",
+         expected=(31, 56, -57, -44), expected_int8=(61, 111, -115, -89), weights_scales=(1.0, 1.0),
+         **_CONV),
+    # Channel 1's weights / 2 round half away (3.5 -> 4, 2.5 -> 3, ...): it computes 64 and -46.
+    Case("tflite", "conv_test.cc", "ConvolutionOpTest.SimplePerChannelTest", "CONV_2D",
+         expected=(31, 64, -57, -46), expected_int8=(61, 127, -115, -93), weights_scales=(1.0, 2.0),
+         **_CONV),
+    # EXPECT_DEATH "Cannot allocate tensors": a filter zero point other than 0.
+    Case("tflite", "conv_test.cc", "ConvolutionOpTest.AsymmetricPerchannelQuantization", "CONV_2D",
+         weights_q=(1.0, 1), prepare_fails=True, **_CONV),
+]
+
+# ---- MAX_POOL_2D, AVERAGE_POOL_2D --------------------------------------------------------------
+
+# TFLite's pooling_test.cc: a [1, 2, 4, 1] image declared with the float range [0, 15.9375]
+# (scale 1/16, zero point -128), its default options VALID, stride 2x2, here with a 2x2 filter.
+_POOL_Q = min_max_params(0, 15.9375)
+_TFLITE_POOLS = dict(input_shape=(1, 2, 4, 1), output_shape=(1, 1, 2, 1), input_q=_POOL_Q,
+                     output_q=_POOL_Q, filter=(2, 2), stride=(2, 2))
+
+POOLING = [
+    Case("tflite", "pooling_test.cc", "QuantizedPoolingOpTest.SymmetricAveragePool",
+         "AVERAGE_POOL_2D", inputs=(0, 6, 2, 4, 3, 2, 10, 7), expected=(2.75, 5.75),
+         expected_int8=(44 - 128, 92 - 128), **_TFLITE_POOLS),
+    # The negative inputs quantize to the zero point, 0.0: the maximum of each window is
+    # 3 and 7, as the test expects.
+    Case("tflite", "pooling_test.cc", "QuantizedInt8PoolingOpTest.MaxPool",
+         "MAX_POOL_2D", inputs=(0, -6, 2, 4, 3, 2, -10, 7), expected=(3, 7),
+         expected_int8=(-80, -16), **_TFLITE_POOLS),
+]
+
+
+def _tflm_pool(test: str, op: str, inputs: tuple[int, ...], golden: tuple[int, ...],
+               stride: tuple[int, int], scale: float, activation: str = "NONE",
+               padding: str = "VALID") -> Case:
+    """A TFLite Micro pooling test on a [1, 2, 4, 1] int8 image with a 2x2 filter, input and
+    output of the same scale and zero point 0; its int8 inputs and goldens exact."""
+    out_h = 2 if padding == "SAME" else (2 - 2) // stride[0] + 1
+    out_w = 4 // stride[1] if padding == "SAME" else (4 - 2) // stride[1] + 1
+    return Case("tflm", "pooling_test.cc", test, op, (1, 2, 4, 1), (1, out_h, out_w, 1),
+                (scale, 0), (scale, 0), tuple(v * scale for v in inputs),
+                tuple(v * scale for v in golden), check="quantized", tolerance=0,
+                expected_int8=golden, activation=activation, filter=(2, 2), stride=stride,
+                padding=padding)
+
+
+_TFLM_AVERAGE_IN = (0, -24, 8, 16, 12, 8, -40, 28)
+_TFLM_AVERAGE_IN_2 = (12, -24, 32, 16, 12, 8, 40, 28)
+POOLING += [
+    _tflm_pool("SimpleAveragePoolTestInt8PaddingValidStride2ActNone", "AVERAGE_POOL_2D",
+               _TFLM_AVERAGE_IN, (-1, 3), (2, 2), 0.25),
+    _tflm_pool("SimpleAveragePoolTestInt8PaddingValidStride1Stride2Relu", "AVERAGE_POOL_2D",
+               _TFLM_AVERAGE_IN, (0, 0, 3), (2, 1), 0.25, "RELU"),
+    _tflm_pool("SimpleAveragePoolTestInt8PaddingValidStride2Stride1ReluN1To1", "AVERAGE_POOL_2D",
+               _TFLM_AVERAGE_IN, (-1, 3), (1, 2), 0.25, "RELU_N1_TO_1"),
+    _tflm_pool("SimpleAveragePoolTestInt8PaddingValidStride2Relu6", "AVERAGE_POOL_2D",
+               _TFLM_AVERAGE_IN_2, (2, 24), (2, 2), 0.25, "RELU6"),
+    # The test passes kTfLitePaddingValid, but its [1, 2, 4, 1] output and goldens are SAME
+    # padding's (TFLite Micro takes the output shape as given; TFLite's Prepare would make a
+    # VALID output [1, 1, 3, 1]): ported as SAME, which its name says.
+    _tflm_pool("SimpleAveragePoolTestInt8PaddingSameStride1ActNone", "AVERAGE_POOL_2D",
+               _TFLM_AVERAGE_IN_2, (2, 14, 29, 22, 10, 24, 34, 28), (1, 1), 0.25, padding="SAME"),
+    _tflm_pool("SimpleMaxPoolTestInt8ActNone", "MAX_POOL_2D", (0, 6, 2, 4, 3, 2, 10, 7), (6, 10),
+               (2, 2), 1.0),
+    _tflm_pool("MaxPoolTestInt8ActRelu", "MAX_POOL_2D", (-3, -12, 4, 8, -6, -4, 20, 14), (0, 20),
+               (2, 2), 0.5, "RELU"),
+    _tflm_pool("MaxPoolTestInt8ActReluN1To1", "MAX_POOL_2D", (-2, -6, -2, -4, -3, -2, 10, 7),
+               (-1, 1), (2, 2), 1.0, "RELU_N1_TO_1"),
+    _tflm_pool("MaxPoolTestInt8ActRelu6", "MAX_POOL_2D", (0, -6, 12, 4, -3, -2, 10, 7), (0, 6),
+               (2, 2), 1.0, "RELU6"),
+]
+
+CASES = FULLY_CONNECTED + CONV_2D + SOFTMAX + LOGISTIC + TANH + RESHAPE + POOLING

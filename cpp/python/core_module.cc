@@ -34,6 +34,41 @@ std::string shape_text(const std::vector<py::ssize_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
+// The int8 matrix product of a FULLY_CONNECTED or CONV_2D layer: k inputs, n outputs. Keeps
+// the arrays alive while a kernel packs them.
+struct MatrixProduct {
+  using Int8 = py::array_t<int8_t, py::array::c_style | py::array::forcecast>;
+  using Int32 = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+  Int8 weights;
+  Int32 bias, multiplier, shift;
+  pyedge::FullyConnectedParams params;
+
+  MatrixProduct(const py::dict& d, int k, int n)
+      : weights(array_of<int8_t>(d, "weights", size_t(n) * k)), bias(array_of<int32_t>(d, "bias", n)),
+        multiplier(array_of<int32_t>(d, "multiplier", n)), shift(array_of<int32_t>(d, "shift", n)) {
+    for (py::ssize_t i = 0; i < n; ++i)
+      if (multiplier.at(i) < 0 || shift.at(i) < -31 || shift.at(i) > 30)
+        throw std::invalid_argument("requantization multiplier or shift out of range");
+    params.input_depth = k;
+    params.output_depth = n;
+    params.weights = weights.data();
+    params.bias = bias.data();
+    params.multiplier = multiplier.data();
+    params.shift = shift.data();
+    params.input_zero_point = d["input_zero_point"].cast<int32_t>();
+    params.output_zero_point = d["output_zero_point"].cast<int32_t>();
+    params.activation_min = d["activation_min"].cast<int32_t>();
+    params.activation_max = d["activation_max"].cast<int32_t>();
+  }
+};
+
+pyedge::Window window_of(const py::dict& d) {
+  auto get = [&](const char* key) { return d[key].cast<int>(); };
+  return {get("in_h"), get("in_w"), get("channels"), get("kernel_h"), get("kernel_w"),
+          get("stride_h"), get("stride_w"), get("dilation_h"), get("dilation_w"),
+          get("out_h"), get("out_w"), get("pad_top"), get("pad_left")};
+}
+
 class NativeModel {
  public:
   NativeModel(const py::dict& spec, int num_threads, const std::string& kernel)
@@ -48,25 +83,16 @@ class NativeModel {
       const auto kind = d["kind"].cast<std::string>();
       const int k = d["input_depth"].cast<int>(), n = d["output_depth"].cast<int>();
       if (kind == "fully_connected") {
-        auto w = array_of<int8_t>(d, "weights", size_t(n) * k);
-        auto bias = array_of<int32_t>(d, "bias", n);
-        auto mult = array_of<int32_t>(d, "multiplier", n);
-        auto shift = array_of<int32_t>(d, "shift", n);
-        for (py::ssize_t i = 0; i < n; ++i)
-          if (mult.at(i) < 0 || shift.at(i) < -31 || shift.at(i) > 30)
-            throw std::invalid_argument("requantization multiplier or shift out of range");
-        pyedge::FullyConnectedParams p;
-        p.input_depth = k;
-        p.output_depth = n;
-        p.weights = w.data();
-        p.bias = bias.data();
-        p.multiplier = mult.data();
-        p.shift = shift.data();
-        p.input_zero_point = d["input_zero_point"].cast<int32_t>();
-        p.output_zero_point = d["output_zero_point"].cast<int32_t>();
-        p.activation_min = d["activation_min"].cast<int32_t>();
-        p.activation_max = d["activation_max"].cast<int32_t>();
-        layers.push_back(pyedge::make_fully_connected_layer(p, kernel_.fully_connected.fn, d["groups"].cast<int>()));
+        const MatrixProduct m(d, k, n);
+        layers.push_back(pyedge::make_fully_connected_layer(m.params, kernel_.fully_connected.fn,
+                                                            d["groups"].cast<int>()));
+      } else if (kind == "conv_2d") {
+        const MatrixProduct m(d, k, n);
+        layers.push_back(pyedge::make_conv_2d_layer(window_of(d), m.params));
+      } else if (kind == "pool_2d") {
+        layers.push_back(pyedge::make_pool_2d_layer(window_of(d), d["average"].cast<bool>(),
+                                                    d["activation_min"].cast<int32_t>(),
+                                                    d["activation_max"].cast<int32_t>()));
       } else if (kind == "lookup_table") {
         layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
       } else if (kind == "softmax") {
@@ -150,11 +176,14 @@ class NativeModel {
   }
 
   const std::string& kernel() const { return kernel_.name; }
-  // The implementation each op runs with (lookup tables have one, portable).
+  // The implementation each op runs with (lookup tables, CONV_2D and the pools have one,
+  // portable, so far).
   py::dict implementations() const {
     return py::dict(py::arg("fully_connected") = kernel_.fully_connected.name,
+                    py::arg("conv_2d") = "scalar",
                     py::arg("quantize") = kernel_.quantize.name,
-                    py::arg("softmax") = kernel_.softmax.name, py::arg("lookup_table") = "scalar");
+                    py::arg("softmax") = kernel_.softmax.name, py::arg("lookup_table") = "scalar",
+                    py::arg("pool_2d") = "scalar");
   }
   int num_threads() const { return plan_->num_threads(); }
 

@@ -161,7 +161,7 @@ Plan::Plan(int input_depth, Quantization input, Quantization output,
                                   std::to_string(output_depth_));
     output_depth_ = layer->output_depth();
     max_depth_ = std::max(max_depth_, output_depth_);
-    macs_per_row_ += int64_t{layer->input_depth()} * layer->output_depth();
+    macs_per_row_ += layer->macs_per_row();
   }
   if (max_depth_ < 1 || output_depth_ < 1 || input_depth_ < 1)
     throw std::invalid_argument("every tensor of the plan needs at least one value per row");

@@ -56,11 +56,14 @@ class FullyConnectedLayer:
     def params(self) -> int:
         return self.weights.size + self.bias.size
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        """NumPy: int8 x int8 products summed in float64 stay exact (|sum| < 2^53), so BLAS can
-        do the matrix product."""
+    def accumulators(self, x: np.ndarray) -> np.ndarray:
+        """int64 (rows * groups, N): bias + sum_k w * (x - zero_point). int8 x int8 products
+        summed in float64 stay exact (|sum| < 2^53), so BLAS can do the matrix product."""
         centered = x.reshape(-1, self.weights.shape[1]).astype(np.float64) - self.input_zero_point
-        acc = (centered @ self.weights.astype(np.float64).T).astype(np.int64) + self.bias
+        return (centered @ self.weights.astype(np.float64).T).astype(np.int64) + self.bias
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        acc = self.accumulators(x)
         y = multiply_by_quantized_multiplier(acc, self.multiplier, self.shift) + self.output.zero_point
         y = np.clip(y, self.activation_min, self.activation_max).astype(np.int8)
         return y.reshape(x.shape[0], self.output_depth)
@@ -129,8 +132,21 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
                            f"input {src.shape} (TFLite refuses this model too)")
     if k < 1 or depth % k:  # TFLite's [-1, K] view would mix values of two batch rows
         problems.append(f"FULLY_CONNECTED '{dst.name}' reads {depth} values per row in rows of {k}")
+    return matmul_layer("FULLY_CONNECTED", dst.name, weights, weights.data, bias, in_q, out_q,
+                        activation, problems, max(depth // max(k, 1), 1), n_problems)
+
+
+def matmul_layer(opcode: str, name: str, weights: Tensor, matrix: np.ndarray, bias: Tensor | None,
+                 in_q: Quantization | None, out_q: Quantization | None, activation: str,
+                 problems: list[str], groups: int, n_problems: int) -> FullyConnectedLayer | None:
+    """The int8 matrix product of FULLY_CONNECTED and of CONV_2D (whose filter, [N, KH, KW, C],
+    is `matrix` [N, KH * KW * C]), as TFLite's Prepare sets it up for both: the weights' and
+    bias's checks, the per-channel multipliers, the overflow bound. None with the reason in
+    problems (also when the caller's checks added any since `n_problems`); InvalidModel where
+    TFLite refuses the model, whatever else is wrong."""
+    n, k = matrix.shape
     if k > MAX_INPUT_DEPTH:
-        problems.append(f"FULLY_CONNECTED input depth {k} could overflow int32 accumulators")
+        problems.append(f"{opcode} input depth {k} could overflow int32 accumulators")
     scales = weights.scales
     if scales.size not in (1, n) or (scales.size == n and n > 1 and weights.quantized_dimension != 0):
         raise InvalidModel(f"weights '{weights.name}' have {scales.size} scales for {n} channels")
@@ -143,7 +159,7 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
         if bias.type_name != "INT32" or bias.data is None or bias.data.size != n:
             raise InvalidModel(f"bias '{bias.name}' is not constant int32 [{n}]")
         bias_data = bias.data.reshape(n).astype(np.int32)
-    if len(problems) > n_problems:
+    if len(problems) > n_problems or in_q is None or out_q is None:
         return None
     if bias is not None and bias.scales.size and scales.size == 1:
         # TFLite's GetQuantizedConvolutionMultipler (per-tensor weights) refuses a bias scale
@@ -160,16 +176,15 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
     # The kernels accumulate and requantize in int32, as TFLite does. If a bias or a scale
     # lets either overflow, TFLite's result is undefined (its int32 arithmetic wraps), and
     # the native kernels could not agree with the reference backend: not a native layer.
-    worst_acc = np.abs(bias_data.astype(np.int64)) + 255 * np.abs(
-        weights.data.astype(np.int64)).sum(axis=1)
+    worst_acc = np.abs(bias_data.astype(np.int64)) + 255 * np.abs(matrix.astype(np.int64)).sum(axis=1)
     if worst_acc.max() > 2**31 - 1 or multiply_by_quantized_multiplier(
             worst_acc, multiplier, shift).max() > 2**31 - 1 - 256:
-        problems.append(f"FULLY_CONNECTED '{dst.name}': int32 accumulators or requantized values "
+        problems.append(f"{opcode} '{name}': int32 accumulators or requantized values "
                         "could overflow (bias or scales out of the usual range)")
         return None
     return FullyConnectedLayer(
-        name=dst.name, weights=np.ascontiguousarray(weights.data, dtype=np.int8), bias=bias_data,
+        name=name, weights=np.ascontiguousarray(matrix, dtype=np.int8), bias=bias_data,
         multiplier=multiplier, shift=shift, input_zero_point=in_q.zero_point,
         output=out_q, activation=activation, activation_min=lo, activation_max=hi,
         input_scale=float(in_q.scale), weight_scales=channel_scales,
-        per_channel=scales.size > 1, groups=depth // k)
+        per_channel=scales.size > 1, groups=groups)

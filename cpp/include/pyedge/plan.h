@@ -21,6 +21,8 @@ class Layer {
   virtual int input_depth() const = 0;
   virtual int output_depth() const = 0;
   virtual void run(const int8_t* input, int rows, int8_t* output) const = 0;
+  // Multiply-adds (or comparisons) per row: when a call is worth splitting across threads.
+  virtual int64_t macs_per_row() const { return int64_t{input_depth()} * output_depth(); }
 };
 
 // TFLite's FULLY_CONNECTED flattens its input to [-1, depth]: a plan row of `groups * depth`
@@ -33,6 +35,23 @@ std::unique_ptr<Layer> make_lookup_table_layer(const int8_t* table, int depth);
 // depth / axis_size softmax rows of `axis_size` values.
 std::unique_ptr<Layer> make_softmax_layer(const int32_t* exp_table, const SoftmaxS8Params& params,
                                           int depth, SoftmaxFn kernel, int axis_size = 0);
+
+// Where an NHWC window op reads, as TFLite's Prepare computes it (pyedge/ops/conv_2d.py's
+// Window): one plan row is one [in_h, in_w, channels] image, the output [out_h, out_w, ...].
+struct Window {
+  int in_h, in_w, channels;
+  int kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+  int out_h, out_w, pad_top, pad_left;
+};
+// CONV_2D as a matrix product over patches (im2col): `params` is the filter as a matrix
+// [N][kernel_h * kernel_w * channels]; a patch holds the input zero point where it falls in
+// the padding, which adds nothing, as TFLite's reference kernel skips those taps. Unlike
+// FULLY_CONNECTED it requantizes with double rounding, as LiteRT's reference CONV_2D does.
+std::unique_ptr<Layer> make_conv_2d_layer(const Window& window, const FullyConnectedParams& params);
+// MAX_POOL_2D (average = false) and AVERAGE_POOL_2D over the window clipped to the image, as
+// TFLite's reference_integer_ops pooling: no requantization, then the activation's clamp.
+std::unique_ptr<Layer> make_pool_2d_layer(const Window& window, bool average,
+                                          int32_t activation_min, int32_t activation_max);
 
 struct Quantization {
   float scale = 1.0f;

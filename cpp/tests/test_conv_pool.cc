@@ -1,0 +1,79 @@
+// CONV_2D and the 2-D pools at the C++ layer, on values TFLite's own kernel tests pin (ported
+// as data; tests/test_tflite_kernel_cases.py runs the same cases through LiteRT and every
+// backend), and the double rounding that sets CONV_2D apart from FULLY_CONNECTED.
+#include <cstdio>
+#include <vector>
+
+#include "pyedge/plan.h"
+#include "pyedge/requantize.h"
+
+namespace {
+
+int failed = 0, passed = 0;
+
+void expect(const char* what, const std::vector<int8_t>& got, const std::vector<int8_t>& want) {
+  if (got == want) {
+    ++passed;
+    return;
+  }
+  ++failed;
+  std::printf("FAIL %s:", what);
+  for (int8_t v : got) std::printf(" %d", v);
+  std::printf(" (expected");
+  for (int8_t v : want) std::printf(" %d", v);
+  std::printf(")\n");
+}
+
+std::vector<int8_t> run(const pyedge::Layer& layer, const std::vector<int8_t>& x) {
+  std::vector<int8_t> y(static_cast<size_t>(layer.output_depth()));
+  layer.run(x.data(), 1, y.data());
+  return y;
+}
+
+}  // namespace
+
+int main() {
+  // -6 x 0.25 = -1.5: one rounding (half up) gives -1; gemmlowp's high multiply gives -3 exactly
+  // and its rounding shift takes -1.5 away from zero, -2. LiteRT's reference CONV_2D gives -2.
+  const int32_t half = 1 << 30;  // 0.5 in Q31
+  expect("double rounding of -6 x 0.25",
+         {static_cast<int8_t>(pyedge::multiply_by_quantized_multiplier_double_rounding(-6, half, -1)),
+          static_cast<int8_t>(pyedge::multiply_by_quantized_multiplier(-6, half, -1))},
+         {-2, -1});
+
+  // tensorflow/lite/kernels/conv_test.cc, ConvolutionOpTest.SimplePerChannelTest: a [1, 2, 3, 2]
+  // image (scale 0.5, zero point -1), a [2, 2, 2, 2] filter with channel scales 1 and 2, bias
+  // 3 and -2, VALID, stride 1; output scale 0.5, zero point -1. Multipliers 1.0 and 2.0.
+  {
+    const std::vector<int8_t> x = {5, 3, 1, -3, -5, -7, 7, 5, 3, -5, -7, -9};
+    const std::vector<int8_t> w = {1, 2, 3, 4, 3, 4, 5, 6, 4, 4, 3, 3, 2, 2, 1, 1};
+    const std::vector<int32_t> bias = {6, -2}, multiplier = {half, half}, shift = {1, 2};
+    pyedge::FullyConnectedParams p;
+    p.input_depth = 8;
+    p.output_depth = 2;
+    p.weights = w.data();
+    p.bias = bias.data();
+    p.multiplier = multiplier.data();
+    p.shift = shift.data();
+    p.input_zero_point = -1;
+    p.output_zero_point = -1;
+    const pyedge::Window window{2, 3, 2, 2, 2, 1, 1, 1, 1, 1, 2, 0, 0};
+    expect("conv_test.cc SimplePerChannelTest", run(*pyedge::make_conv_2d_layer(window, p), x),
+           {61, 127, -115, -93});
+  }
+
+  // tensorflow/lite/micro/kernels/pooling_test.cc (scale 0.25 or 0.5, zero point 0):
+  // SimpleAveragePoolTestInt8PaddingSameStride1ActNone (2x2 filter, stride 1, SAME: the last
+  // column and row average the taps inside the image) and MaxPoolTestInt8ActRelu.
+  const pyedge::Window same{2, 4, 1, 2, 2, 1, 1, 1, 1, 2, 4, 0, 0};
+  expect("pooling_test.cc SimpleAveragePoolTestInt8PaddingSameStride1ActNone",
+         run(*pyedge::make_pool_2d_layer(same, true, -128, 127), {12, -24, 32, 16, 12, 8, 40, 28}),
+         {2, 14, 29, 22, 10, 24, 34, 28});
+  const pyedge::Window valid{2, 4, 1, 2, 2, 2, 2, 1, 1, 1, 2, 0, 0};
+  expect("pooling_test.cc MaxPoolTestInt8ActRelu",
+         run(*pyedge::make_pool_2d_layer(valid, false, 0, 127), {-3, -12, 4, 8, -6, -4, 20, 14}),
+         {0, 20});
+
+  std::printf("test_conv_pool: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,117 @@
+"""CNNs as the field writes them (Keras Conv1D sensor nets, Conv2D image nets, with max and
+average pooling), converted to full int8 by the TFLite converter: pyedge runs CONV_2D,
+MAX_POOL_2D and AVERAGE_POOL_2D natively, on every kernel this CPU has and on the NumPy
+reference, bit for bit with LiteRT's BUILTIN_REF. Strides, dilations, SAME padding with odd
+pixels (where a pool's window is clipped to the image), 1x1 convolutions, per-tensor and
+per-channel filters, int8 and float I/O. (The converter writes a dilated Keras convolution as
+SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND, which runs on the interpreter.)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import supported_kernels
+
+import pyedge
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("ai_edge_litert")
+from litert_reference import litert_output  # noqa: E402
+
+L = tf.keras.layers
+ROWS = 70  # several tiles of rows, and enough work per call to split it across threads
+
+
+def int8_model(layers: list, input_shape: tuple[int, ...], per_channel: bool = True,
+               int8_io: bool = False) -> bytes:
+    tf.keras.utils.set_random_seed(5)
+    inputs = tf.keras.Input(input_shape)
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inputs, x))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    calibration = np.random.default_rng(3).normal(size=(64, *input_shape)).astype(np.float32)
+    converter.representative_dataset = lambda: ([row[None]] for row in calibration)
+    converter._experimental_disable_per_channel = not per_channel
+    if int8_io:
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+MODELS = {
+    # A Conv1D activity / sensor net: EXPAND_DIMS -> CONV_2D -> RESHAPE for each Conv1D.
+    "conv1d_sensor_net": lambda: ([L.Conv1D(8, 5, activation="relu"), L.MaxPooling1D(2),
+                                   L.Conv1D(16, 3, padding="same", activation="relu6"), L.Flatten(),
+                                   L.Dense(4), L.Softmax()], (64, 3)),
+    "conv1d_strided": lambda: ([L.Conv1D(6, 3), L.AveragePooling1D(3, 2, "same"),
+                                        L.Conv1D(5, 4, strides=3, padding="same"), L.Flatten(),
+                                        L.Dense(3)], (50, 4)),
+    "conv2d_small_vision": lambda: ([L.Conv2D(4, 3, strides=2, padding="same", activation="relu"),
+                                     L.AveragePooling2D(2), L.Flatten(), L.Dense(3)], (12, 12, 1)),
+    "conv2d_odd_padding_and_1x1": lambda: ([L.Conv2D(8, (3, 5), activation="relu"),
+                                            L.MaxPooling2D(3, strides=2, padding="same"),
+                                            L.Conv2D(6, 1), L.AveragePooling2D(2, padding="same"),
+                                            L.Flatten(), L.Dense(5)], (13, 11, 3)),
+    "conv2d_keyword_spotter": lambda: ([L.Conv2D(8, (10, 4), strides=(2, 2), padding="same",
+                                                 activation="relu"),
+                                        L.Conv2D(8, 3, padding="same", activation="relu", use_bias=False),
+                                        L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(12),
+                                        L.Softmax()], (49, 10, 1)),
+}
+
+
+@pytest.fixture(scope="module", params=[(name, per_channel, int8_io) for name in MODELS
+                                        for per_channel, int8_io in ((True, False), (False, True))],
+                ids=lambda p: f"{p[0]}-{'per_channel' if p[1] else 'per_tensor_int8_io'}")
+def converted(request) -> tuple[str, bytes, np.ndarray]:
+    name, per_channel, int8_io = request.param
+    layers, shape = MODELS[name]()
+    content = int8_model(layers, shape, per_channel, int8_io)
+    x = np.random.default_rng(len(name)).normal(size=(ROWS, *shape)).astype(np.float32) * 1.5
+    return name, content, x
+
+
+@pytest.mark.parametrize("kernel", supported_kernels())
+def test_cnn_runs_natively_bit_for_bit_with_litert(converted, kernel, monkeypatch) -> None:
+    name, content, x = converted
+    monkeypatch.setenv("PYEDGE_KERNEL", kernel)
+    model = pyedge.Model(content)
+    assert model.backend.startswith("native"), model.backend
+    assert "conv_2d" in model.backend and "pool_2d" in model.backend
+    if model.plan.float_input:
+        y = model.predict(x)
+        np.testing.assert_array_equal(y, litert_output(content, x, "BUILTIN_REF"), err_msg=name)
+    else:  # int8 in and out: compare the bytes
+        rows = pyedge.quantization.quantize(x, *model.input_quantization)
+        y = model.predict(rows)
+        expected = litert_output(content, rows, "BUILTIN_REF")
+        np.testing.assert_array_equal(y, expected, err_msg=name)
+    np.testing.assert_array_equal(model.predict(x[5]), y[5])  # one row, no batch axis
+
+
+def test_reference_backend_and_every_intermediate_tensor_equal_litert(converted) -> None:
+    name, content, x = converted
+    native, reference = pyedge.Model(content), pyedge.Model(content, backend="reference")
+    rows = x if native.plan.float_input else pyedge.quantization.quantize(x, *native.input_quantization)
+    np.testing.assert_array_equal(reference.predict(rows), native.predict(rows))
+    np.testing.assert_array_equal(reference.predict(rows), litert_output(content, rows, "BUILTIN_REF"))
+    ops = [layer.describe()[0] for layer in native.plan.layers]
+    assert "Conv2D" in ops and ({"MaxPool2D", "AveragePool2D"} & set(ops)), ops
+
+
+@pytest.mark.parametrize("layer, op", [
+    (L.GlobalAveragePooling1D(), "MEAN"),  # TFLite's MEAN, which the native plan does not run yet
+    (L.Conv1D(4, 3, dilation_rate=2), "SPACE_TO_BATCH_ND"),  # how the converter writes dilation
+])
+def test_a_cnn_with_an_op_not_yet_native_runs_on_litert_with_the_reason(layer, op) -> None:
+    content = int8_model([L.Conv1D(8, 3, activation="relu"), layer, L.Flatten(), L.Dense(3)], (20, 2))
+    model = pyedge.Model(content)
+    assert model.backend.startswith("interpreter") and f"unsupported op {op}" in model.backend
+    x = np.random.default_rng(1).normal(size=(9, 20, 2)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x), litert_output(content, x, "BUILTIN_REF"))
