@@ -2,7 +2,8 @@
 as on LiteRT's BUILTIN_REF kernels, bit for bit, on every kernel, and be refused alike.
 
 The bounded run also asserts that it tested something: models ran natively on each kernel this
-CPU supports, and some went to the interpreter. Findings promoted to tests/fixtures/fuzz_models/
+CPU supports, each native op (the CNN ops too) ran natively in some model, and some went to
+the interpreter. Findings promoted to tests/fixtures/fuzz_models/
 (a .tflite with its inputs .npz, once the bug it shows is fixed) are replayed one by one.
 """
 
@@ -42,6 +43,8 @@ def test_fuzzed_models_agree_with_litert(tmp_path: Path) -> None:
     for kernel in supported_kernels():
         assert counts["per_kernel"].get(kernel, 0) > 0, f"no model ran natively on {kernel}"
     assert counts["fallback"] > 0, "no model went to the interpreter"
+    for op in ("FULLY_CONNECTED", "CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "SOFTMAX"):
+        assert counts["native_ops"].get(op, 0) > 0, f"no model ran {op} natively"
     assert run.returncode == 0, run.stdout[-5000:]
 
 

@@ -1,8 +1,10 @@
 """Differential fuzzing of whole models: random valid int8 .tflite files, pyedge against LiteRT.
 
-Each model is a chain QUANTIZE? -> (FULLY_CONNECTED | SOFTMAX | LOGISTIC | TANH | RESHAPE |
-RELU | RELU6 | RELU_N1_TO_1 | QUANTIZE int8 -> int8)* -> DEQUANTIZE? on int8 tensors of rank 2
-to 4 (batch first, shape_signature -1), written with tests/tflite_builder.py, with odd sizes,
+Each model is a chain QUANTIZE? -> (FULLY_CONNECTED | CONV_2D | MAX_POOL_2D | AVERAGE_POOL_2D |
+SOFTMAX | LOGISTIC | TANH | RESHAPE | RELU | RELU6 | RELU_N1_TO_1 | QUANTIZE int8 -> int8)* ->
+DEQUANTIZE? on int8 tensors of rank 2 to 4 (batch first, shape_signature -1; a window op's input
+reshaped to [-1, H, W, C]: kernels up to 5 and wider than the image, strides, dilations, SAME and
+VALID padding), written with tests/tflite_builder.py, with odd sizes,
 scales over many decades, extreme zero points, per-channel and per-tensor weights, large
 biases, every fused activation, FC inputs TFLite flattens, and now and then an op or a parameter
 the native plan must refuse (so the model goes to the interpreter) or that LiteRT itself
@@ -306,14 +308,95 @@ def add_foreign(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     return w.op("QUANTIZE", [f.index], y, "QUANTIZE[mid]")
 
 
-OPS = {"FULLY_CONNECTED": 0.38, "SOFTMAX": 0.14, "LOGISTIC": 0.11, "TANH": 0.11, "RESHAPE": 0.16,
-       "requantize": 0.07, "foreign": 0.03}
+def as_image(w: Writer, rng: np.random.Generator, x: Node) -> Node:
+    """x as [-1, H, W, C] for a window op: a RESHAPE first unless its row has three dimensions."""
+    if len(x.row) == 3:
+        return x
+    row = factorize(rng, x.depth, 3)
+    y = w.activation(x.lead, row, x.scale, x.zero_point)
+    shape = w.constant("shape", np.array([-1, *row], np.int32))
+    return w.op("RESHAPE", [x.index, shape], y, f"RESHAPE[{list(x.row)}->{list(row)}]")
+
+
+def out_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """TFLite's ComputeOutSize."""
+    effective = (kernel - 1) * dilation + 1
+    return (size + stride - 1) // stride if padding == "SAME" else (size + stride - effective) // stride
+
+
+def random_window(rng: np.random.Generator, x: Node, dilated: bool) -> dict:
+    """Kernel, stride, dilation and padding of a window op on x's [H, W] with at least one
+    output pixel: kernels up to 5 (some wider than the image, with SAME padding)."""
+    padding = str(rng.choice(["SAME", "VALID"]))
+    window: dict = {"padding": padding}
+    for axis, size in (("h", x.row[0]), ("w", x.row[1])):
+        kernel = int(rng.integers(1, 6)) if rng.random() < 0.9 else int(rng.integers(1, size + 3))
+        stride = int(rng.choice([1, 1, 2, 3]))
+        dilation = int(rng.choice([1, 1, 1, 2, 3])) if dilated else 1
+        if out_size(size, kernel, stride, dilation, padding) < 1:
+            padding = window["padding"] = "SAME"  # a window wider than the image
+        window[axis] = (kernel, stride, dilation)
+    window["out"] = tuple(out_size(size, *window[axis], window["padding"])
+                          for axis, size in (("h", x.row[0]), ("w", x.row[1])))
+    return window
+
+
+def add_conv_2d(w: Writer, rng: np.random.Generator, x: Node) -> Node:
+    x = as_image(w, rng, x)
+    window = random_window(rng, x, dilated=True)
+    (kh, sh, dh), (kw, sw, dw), (oh, ow) = window["h"], window["w"], window["out"]
+    c = x.row[2]
+    k = kh * kw * c
+    n = random_size(rng, max(1, min(64, MAX_MACS // max(1, x.lead * oh * ow * k),
+                                    MAX_VALUES // max(1, x.lead * oh * ow))))
+    per_channel = rng.random() < 0.7
+    w_scales = [log_uniform(rng, 1e-5, 1.0) for _ in range(n if per_channel else 1)]
+    w_zero_points = [0] * len(w_scales)
+    if rng.random() < 0.03:  # forged: LiteRT's conv refuses it (and a conv without a bias)
+        w_zero_points[int(rng.integers(len(w_scales)))] = int(rng.integers(1, 128))
+    weights = w.constant("filter", random_weights(rng, n, k).reshape(n, kh, kw, c), w_scales,
+                         w_zero_points)
+    inputs = [x.index, weights]
+    if rng.random() < 0.8:
+        b_scales = [float(np.float32(x.scale) * np.float32(s)) for s in w_scales]
+        inputs.append(w.constant("b", random_bias(rng, n), b_scales, [0] * len(b_scales)))
+    activation = str(rng.choice(list(FC_ACTIVATIONS), p=list(FC_ACTIVATIONS.values())))
+    y = w.activation(x.lead, (oh, ow, n), fc_output_scale(rng, x, float(np.mean(w_scales)), k),
+                     random_zero_point(rng))
+    note = (f"CONV_2D[{n}x{kh}x{kw}x{c} on {list(x.row)} stride {sh}x{sw} dilation {dh}x{dw} "
+            f"{window['padding']} {activation}{' per-channel' if per_channel else ''}]")
+    return w.op("CONV_2D", inputs, y, note, activation=activation, padding=window["padding"],
+                stride=(sh, sw), dilation=(dh, dw))
+
+
+def add_pool_2d(w: Writer, rng: np.random.Generator, x: Node) -> Node:
+    x = as_image(w, rng, x)
+    opcode = str(rng.choice(["MAX_POOL_2D", "AVERAGE_POOL_2D"]))
+    window = random_window(rng, x, dilated=False)
+    (kh, sh, _), (kw, sw, _), (oh, ow) = window["h"], window["w"], window["out"]
+    scale, zero_point = x.scale, x.zero_point  # as a converter writes it; now and then not
+    if rng.random() < 0.1:
+        scale, zero_point = log_uniform(rng, 1e-6, 1e3), random_zero_point(rng)
+    activation = str(rng.choice(["NONE", "NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
+    y = w.activation(x.lead, (oh, ow, x.row[2]), scale, zero_point)
+    note = (f"{opcode}[{kh}x{kw} on {list(x.row)} stride {sh}x{sw} {window['padding']} "
+            f"{activation}{' requantizes' if scale != x.scale else ''}]")
+    return w.op(opcode, [x.index], y, note, activation=activation, padding=window["padding"],
+                stride=(sh, sw), filter=(kh, kw))
+
+
+OPS = {"FULLY_CONNECTED": 0.30, "CONV_2D": 0.12, "pool": 0.08, "SOFTMAX": 0.12, "LOGISTIC": 0.08,
+       "TANH": 0.08, "RESHAPE": 0.12, "requantize": 0.07, "foreign": 0.03}
 
 
 def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     opcode = str(rng.choice(list(OPS), p=list(OPS.values())))
     if opcode == "FULLY_CONNECTED":
         return add_fully_connected(w, rng, x)
+    if opcode == "CONV_2D":
+        return add_conv_2d(w, rng, x)
+    if opcode == "pool":
+        return add_pool_2d(w, rng, x)
     if opcode == "SOFTMAX":
         return add_softmax(w, rng, x)
     if opcode == "RESHAPE":
@@ -593,6 +676,13 @@ def check_refusal(content: bytes, batches: list[np.ndarray], reason: str) -> Out
                    detail=f"backend {model.backend}; LiteRT: {reason}")
 
 
+def native_opcodes(content: bytes) -> list[str]:
+    """The operators of a model that ran natively (the shape arithmetic the plan folds too)."""
+    from pyedge.tflite_reader import read_model
+
+    return sorted({op.opcode for op in read_model(content).operators})
+
+
 def supported_kernels() -> list[str]:
     import pyedge
 
@@ -613,7 +703,8 @@ def run_worker(args: argparse.Namespace) -> int:
         case = generate(args.seed, index)
         outcome = check_model(case.content, case.inputs, kernels, args.quick)
         report = {"index": index, "status": outcome.status, "kernels": outcome.kernels,
-                  "rows": outcome.rows, "cause": outcome.cause}
+                  "rows": outcome.rows, "cause": outcome.cause,
+                  "ops": native_opcodes(case.content) if outcome.status == "native" else []}
         if outcome.cause:
             report.update(detail=outcome.detail, description=case.description,
                           model=base64.b64encode(case.content).decode(),
@@ -640,6 +731,7 @@ class Stats:
     refused: int = 0
     error: int = 0
     per_kernel: dict[str, int] = field(default_factory=dict)
+    native_ops: dict[str, int] = field(default_factory=dict)  # opcode -> models run natively
     crashes: int = 0
     findings: dict[str, list[dict]] = field(default_factory=dict)  # cause -> reports
 
@@ -653,6 +745,8 @@ class Stats:
         setattr(self, report["status"], getattr(self, report["status"]) + 1)
         for kernel in report["kernels"]:
             self.per_kernel[kernel] = self.per_kernel.get(kernel, 0) + 1
+        for op in report.get("ops", []):
+            self.native_ops[op] = self.native_ops.get(op, 0) + 1
         if report["cause"]:
             self.findings.setdefault(report["cause"], []).append(report)
 
@@ -847,6 +941,8 @@ def summarize(stats: Stats, elapsed: float, args: argparse.Namespace) -> int:
     kernels = ", ".join(f"{k} {n}" for k, n in sorted(stats.per_kernel.items()))
     print(f"  native models per kernel: {kernels or 'none'}; worker restarts after a crash: "
           f"{stats.crashes}")
+    ops = ", ".join(f"{op} {n}" for op, n in sorted(stats.native_ops.items()))
+    print(f"  native models per op: {ops or 'none'}")
     for cause, reports in sorted(stats.findings.items(), key=lambda kv: -len(kv[1])):
         smallest = min(reports, key=lambda r: len(r["model"]))
         print(f"  {len(reports):5d} x {cause}\n          e.g. model {smallest['index']}: "
@@ -857,7 +953,7 @@ def summarize(stats: Stats, elapsed: float, args: argparse.Namespace) -> int:
         Path(args.stats).write_text(json.dumps({
             "models": stats.models, "rows": stats.rows, "native": stats.native,
             "fallback": stats.fallback, "refused": stats.refused, "error": stats.error,
-            "per_kernel": stats.per_kernel,
+            "per_kernel": stats.per_kernel, "native_ops": stats.native_ops,
             "findings": {cause: len(r) for cause, r in stats.findings.items()}}, indent=1))
     print(f"fuzz_models: {stats.models} models, {stats.rows} rows, {len(stats.per_kernel)} kernels, "
           f"{stats.n_findings} findings")
