@@ -163,8 +163,9 @@ def matmul_layer(opcode: str, name: str, weights: Tensor, matrix: np.ndarray, bi
         return None
     if bias is not None and bias.scales.size and scales.size == 1:
         # TFLite's GetQuantizedConvolutionMultipler (per-tensor weights) refuses a bias scale
-        # further than 2 % of the output scale from input_scale * weight_scale.
-        product = float(in_q.scale) * float(scales[0])
+        # further than 2 % of the output scale from input_scale * weight_scale, a float32
+        # product (in float64 a tiny output scale magnifies its rounding past 2 %).
+        product = float(np.float32(in_q.scale) * np.float32(scales[0]))
         if abs(product - float(bias.scales[0])) / float(out_q.scale) > 0.02:
             raise InvalidModel(f"bias '{bias.name}' scale {float(bias.scales[0]):g} is not input scale x "
                                f"weight scale {product:g} (TFLite refuses this model too)")
