@@ -259,7 +259,8 @@ def build_plan(graph: Graph) -> Plan:
     # The int8 tensor the plan ends with: the graph output, or what its DEQUANTIZE reads.
     output_q = layers[-1].output if layers else input_q
     feature_shape = tuple(int(d) for d in graph_input.shape[1:])
-    if min([depth, _depth(graph_output)] + [layer.output_depth for layer in layers]) < 1:
+    depths = [_depth(graph_input), depth, _depth(graph_output)] + [layer.output_depth for layer in layers]
+    if min(depths) < 1:
         raise InvalidModel(f"a tensor from input {graph_input.shape} to output {graph_output.shape} "
                            "has no values per row")
     output_shape = tuple(int(d) for d in graph_output.shape[1:])
