@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import keras_int8
 import numpy as np
 import pytest
 from conftest import supported_kernels
@@ -28,20 +29,8 @@ ROWS = 70  # several tiles of rows, and enough work per call to split it across 
 
 def int8_model(layers: list, input_shape: tuple[int, ...], per_channel: bool = True,
                int8_io: bool = False) -> bytes:
-    tf.keras.utils.set_random_seed(5)
-    inputs = tf.keras.Input(input_shape)
-    x = inputs
-    for layer in layers:
-        x = layer(x)
-    converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inputs, x))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     calibration = np.random.default_rng(3).normal(size=(64, *input_shape)).astype(np.float32)
-    converter.representative_dataset = lambda: ([row[None]] for row in calibration)
-    converter._experimental_disable_per_channel = not per_channel
-    if int8_io:
-        converter.inference_input_type = converter.inference_output_type = tf.int8
-    return converter.convert()
+    return keras_int8.int8_model(layers, input_shape, calibration, per_channel, int8_io)
 
 
 MODELS = {

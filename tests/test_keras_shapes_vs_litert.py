@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import pytest
+from keras_int8 import int8_model
 
 import pyedge
 
@@ -23,17 +24,8 @@ RNG = np.random.default_rng(11)
 
 
 def _int8_model(layers: list, input_shape: tuple[int, ...]) -> bytes:
-    tf.keras.utils.set_random_seed(5)
-    inputs = tf.keras.Input(input_shape)
-    x = inputs
-    for layer in layers:
-        x = layer(x)
-    converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inputs, x))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     calibration = RNG.normal(size=(64, *input_shape)).astype(np.float32)
-    converter.representative_dataset = lambda: ([row[None]] for row in calibration)
-    return converter.convert()
+    return int8_model(layers, input_shape, calibration)
 
 
 def _litert(content: bytes, x: np.ndarray) -> np.ndarray:
