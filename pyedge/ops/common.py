@@ -64,6 +64,25 @@ class RowwiseLayer:
     output_depth = input_depth
 
 
+def fused_activation(op: Operator, problems: list[str]) -> str:
+    """The op's fused activation; one the native layers do not clamp to is a problem."""
+    activation = str(op.options.get("activation", "NONE"))
+    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        problems.append(f"{op.opcode} with fused activation {activation}")
+    return activation
+
+
+def matmul_operands(op: Operator, tensors: list[Tensor], problems: list[str]
+                    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor] | None:
+    """(input, weights, bias or None, output) of FULLY_CONNECTED or CONV_2D, or None (and the
+    reason) when the weights are missing."""
+    if len(op.inputs) < 2 or op.inputs[1] < 0:
+        problems.append(f"{op.opcode} without weights")
+        return None
+    bias = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    return tensors[op.inputs[0]], tensors[op.inputs[1]], bias, tensors[op.outputs[0]]
+
+
 def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
     """TFLite's CalculateActivationRangeQuantized: float bounds quantized with TfLiteRound of a
     float32 division, intersected with the int8 range. Like TFLite's Prepare, refuses a bound

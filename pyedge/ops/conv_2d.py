@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import fixed_point
 from ..tflite_reader import Operator, Tensor
-from .common import InvalidModel, int8_quantization
+from .common import InvalidModel, fused_activation, int8_quantization, matmul_operands
 from .fully_connected import FullyConnectedLayer, matmul_layer
 
 OPCODES = ("CONV_2D",)
@@ -188,11 +188,10 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
           fixed: bool) -> Conv2DLayer | None:
     """TFLite's Prepare for CONV_2D (kernels/conv.cc), or None with the reason in problems."""
     n_problems = len(problems)
-    if len(op.inputs) < 2 or op.inputs[1] < 0:
-        problems.append("CONV_2D without a filter")
+    operands = matmul_operands(op, tensors, problems)
+    if operands is None:
         return None
-    src, weights, dst = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
-    bias = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    src, weights, bias, dst = operands
     if bias is None and src.type_name == "INT8":  # conv.cc's Prepare: TF_LITE_ENSURE(has_bias)
         raise InvalidModel(f"CONV_2D '{dst.name}' on int8 has no bias (TFLite refuses this model too)")
     if src.type_name == "INT8" and np.any(weights.zero_points != 0):  # conv.cc's Prepare
@@ -203,9 +202,7 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
         raise InvalidModel(f"CONV_2D bias '{bias.name}' has zero point {int(bias.zero_points[0])}, "
                            "not 0 (TFLite refuses this model too)")
     options = window_options(op, "CONV_2D", problems)
-    activation = op.options.get("activation", "NONE")
-    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        problems.append(f"CONV_2D with fused activation {activation}")
+    activation = fused_activation(op, problems)
     in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
     if weights.type_name != "INT8" or weights.data is None or weights.data.ndim != 4:
         problems.append(f"CONV_2D filter '{weights.name}' is not constant int8 [N, KH, KW, C] "

@@ -12,7 +12,14 @@ import numpy as np
 
 from ..quantization import multiply_by_quantized_multiplier, quantize_multipliers
 from ..tflite_reader import Operator, Tensor
-from .common import InvalidModel, Quantization, activation_range, int8_quantization
+from .common import (
+    InvalidModel,
+    Quantization,
+    activation_range,
+    fused_activation,
+    int8_quantization,
+    matmul_operands,
+)
 
 OPCODES = ("FULLY_CONNECTED",)
 # Above this depth the int32 accumulator could overflow (|w| <= 128, |x - zp| <= 255).
@@ -105,14 +112,11 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
     """TFLite's Prepare for the layer, or None with the reason in problems (then the model runs
     on the interpreter); InvalidModel where TFLite refuses the model."""
     n_problems = len(problems)
-    if len(op.inputs) < 2 or op.inputs[1] < 0:
-        problems.append("FULLY_CONNECTED without weights")
+    operands = matmul_operands(op, tensors, problems)
+    if operands is None:
         return None
-    src, weights, dst = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
-    bias = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-    activation = op.options.get("activation", "NONE")
-    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        problems.append(f"FULLY_CONNECTED with fused activation {activation}")
+    src, weights, bias, dst = operands
+    activation = fused_activation(op, problems)
     if op.options.get("weights_format", 0) != 0:
         problems.append("FULLY_CONNECTED with shuffled weights")
     in_q = int8_quantization(src, problems)

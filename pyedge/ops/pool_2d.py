@@ -18,7 +18,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from ..tflite_reader import POOL_OPCODES, Operator, Tensor
-from .common import Quantization, activation_range, int8_quantization
+from .common import Quantization, activation_range, fused_activation, int8_quantization
 from .conv_2d import Window, nhwc_input, window_options
 
 OPCODES = POOL_OPCODES
@@ -102,9 +102,7 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
     n_problems = len(problems)
     src, dst = tensors[op.inputs[0]], tensors[op.outputs[0]]
     options = window_options(op, op.opcode, problems)
-    activation = op.options.get("activation", "NONE")
-    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        problems.append(f"{op.opcode} with fused activation {activation}")
+    activation = fused_activation(op, problems)
     in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
     if not nhwc_input(src, depth, op.opcode, problems, fixed) or options is None:
         return None
