@@ -15,7 +15,7 @@ import numpy as np
 
 from . import fixed_point
 from .ops import OPS
-from .ops.common import InvalidModel, Quantization, int8_quantization
+from .ops.common import InvalidModel, Quantization, int8_quantization, legacy_scale
 from .tflite_reader import Graph, Operator, Tensor
 
 __all__ = ["InvalidModel", "Plan", "Quantization", "UnsupportedModel", "build_plan", "fixed_batch"]
@@ -75,15 +75,6 @@ REQUIRED_INPUTS = {"FULLY_CONNECTED": 2, "RESHAPE": 2, "SVDF": 3, "CONV_2D": 2,
                    "DEPTHWISE_CONV_2D": 2}
 
 
-def _legacy_scale(tensor: Tensor) -> tuple[float, int]:
-    """The (scale, zero_point) LiteRT's kernels read (TfLiteTensor.params): those of a tensor
-    with exactly one of each, else (0, 0) (per-channel or no quantization; GetLegacyQuantization
-    in LiteRT's subgraph.cc)."""
-    if tensor.scales.size == 1 and tensor.zero_points.size == 1:
-        return float(tensor.scales[0]), int(tensor.zero_points[0])
-    return 0.0, 0
-
-
 def _check_interpreter_aborts(graph: Graph) -> None:
     """InvalidModel for what makes LiteRT's reference kernels abort the process (TFLITE_CHECK)
     rather than refuse the model: such a model must not reach the interpreter fallback, on
@@ -118,12 +109,12 @@ def _check_operator_aborts(op: Operator, tensors: list[Tensor]) -> None:
     if op.opcode == "SOFTMAX":  # SoftmaxPrepare: PreprocessSoftmaxScaling for 8-bit input
         beta = float(op.options["beta"])
     elif src.type_name == "INT8" and dst is not None and dst.type_name == "INT8" \
-            and _legacy_scale(dst) == (16.0 / 256, 127):
+            and legacy_scale(dst) == (16.0 / 256, 127):
         beta = 1.0  # LogSoftmaxPrepare: PreprocessLogSoftmaxScalingExp, past its own checks
     else:
         return
     try:
-        params = fixed_point.softmax_params(_legacy_scale(src)[0], beta)
+        params = fixed_point.softmax_params(legacy_scale(src)[0], beta)
         if op.opcode == "LOG_SOFTMAX":
             # ... whose reverse scaling divisor must be in (0, 1) (SmallerThanOneExp).
             divisor = 2.0 ** (31 - params.input_left_shift) / params.input_multiplier

@@ -47,6 +47,7 @@ def _schema() -> SimpleNamespace:
                        "SOFTMAX": tflite.BuiltinOptions.SoftmaxOptions,
                        "RESHAPE": tflite.BuiltinOptions.ReshapeOptions,
                        "CONV_2D": tflite.BuiltinOptions.Conv2DOptions,
+                       "DEPTHWISE_CONV_2D": tflite.BuiltinOptions.DepthwiseConv2DOptions,
                        **dict.fromkeys(POOL_OPCODES, tflite.BuiltinOptions.Pool2DOptions)})
 
 
@@ -344,6 +345,8 @@ _ABSENT_OPTIONS: dict[str, dict[str, object]] = {
     "RESHAPE": {"new_shape": ()},  # a scalar, unless a shape tensor says otherwise
     "CONV_2D": {"padding": None, "stride_w": 0, "stride_h": 0, "activation": "NONE",
                 "dilation_w": 0, "dilation_h": 0},
+    "DEPTHWISE_CONV_2D": {"padding": None, "stride_w": 0, "stride_h": 0, "depth_multiplier": 0,
+                          "activation": "NONE", "dilation_w": 0, "dilation_h": 0},
     **dict.fromkeys(POOL_OPCODES, {"padding": None, "stride_w": 0, "stride_h": 0, "filter_w": 0,
                                    "filter_h": 0, "activation": "NONE"}),
 }
@@ -372,6 +375,13 @@ def _options(op: Table, opcode: str) -> dict[str, object]:
                 "stride_h": table.scalar(2, "i32"),
                 "activation": _schema().activations.get(table.scalar(3, "i8"), "UNKNOWN"),
                 "dilation_w": table.scalar(4, "i32", 1), "dilation_h": table.scalar(5, "i32", 1)}
+    if opcode == "DEPTHWISE_CONV_2D":
+        # DepthwiseConv2DOptions: padding 0, stride_w 1, stride_h 2, depth_multiplier 3,
+        # fused_activation_function 4, dilation_w_factor 5 (default 1), dilation_h_factor 6
+        return {"padding": PADDINGS.get(table.scalar(0, "i8")), "stride_w": table.scalar(1, "i32"),
+                "stride_h": table.scalar(2, "i32"), "depth_multiplier": table.scalar(3, "i32"),
+                "activation": _schema().activations.get(table.scalar(4, "i8"), "UNKNOWN"),
+                "dilation_w": table.scalar(5, "i32", 1), "dilation_h": table.scalar(6, "i32", 1)}
     if opcode in POOL_OPCODES:
         # Pool2DOptions: padding 0, stride_w 1, stride_h 2, filter_width 3, filter_height 4,
         # fused_activation_function 5

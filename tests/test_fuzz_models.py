@@ -43,7 +43,8 @@ def test_fuzzed_models_agree_with_litert(tmp_path: Path) -> None:
     for kernel in supported_kernels():
         assert counts["per_kernel"].get(kernel, 0) > 0, f"no model ran natively on {kernel}"
     assert counts["fallback"] > 0, "no model went to the interpreter"
-    for op in ("FULLY_CONNECTED", "CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "SOFTMAX"):
+    for op in ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D",
+               "SOFTMAX"):
         assert counts["native_ops"].get(op, 0) > 0, f"no model ran {op} natively"
     assert run.returncode == 0, run.stdout[-5000:]
 

@@ -53,7 +53,8 @@ class OperatorSpec:
     # CONV_2D and the 2-D pools: (height, width) of each, padding "SAME" or "VALID"
     padding: str = "VALID"
     stride: tuple[int, int] = (1, 1)
-    dilation: tuple[int, int] = (1, 1)  # CONV_2D
+    dilation: tuple[int, int] = (1, 1)  # CONV_2D, DEPTHWISE_CONV_2D
+    depth_multiplier: int = 1  # DEPTHWISE_CONV_2D
     filter: tuple[int, int] = (1, 1)  # the pools
 
 
@@ -261,6 +262,18 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
             b, getattr(tflite.ActivationFunctionType, op.activation))
         options = tflite.Conv2DOptionsEnd(b)
         options_type = tflite.BuiltinOptions.Conv2DOptions
+    elif op.opcode == "DEPTHWISE_CONV_2D":
+        tflite.DepthwiseConv2DOptionsStart(b)
+        tflite.DepthwiseConv2DOptionsAddPadding(b, getattr(tflite.Padding, op.padding))
+        tflite.DepthwiseConv2DOptionsAddStrideH(b, op.stride[0])
+        tflite.DepthwiseConv2DOptionsAddStrideW(b, op.stride[1])
+        tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, op.depth_multiplier)
+        tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, op.dilation[0])
+        tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, op.dilation[1])
+        tflite.DepthwiseConv2DOptionsAddFusedActivationFunction(
+            b, getattr(tflite.ActivationFunctionType, op.activation))
+        options = tflite.DepthwiseConv2DOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.DepthwiseConv2DOptions
     elif op.opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         tflite.Pool2DOptionsStart(b)
         tflite.Pool2DOptionsAddPadding(b, getattr(tflite.Padding, op.padding))

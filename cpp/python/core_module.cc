@@ -34,7 +34,7 @@ std::string shape_text(const std::vector<py::ssize_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-// The int8 matrix product of a FULLY_CONNECTED or CONV_2D layer: k inputs, n outputs. Keeps
+// The int8 matrix product of a FULLY_CONNECTED, CONV_2D or DEPTHWISE_CONV_2D layer: k inputs, n outputs. Keeps
 // the arrays alive while a kernel packs them.
 struct MatrixProduct {
   using Int8 = py::array_t<int8_t, py::array::c_style | py::array::forcecast>;
@@ -89,6 +89,9 @@ class NativeModel {
       } else if (kind == "conv_2d") {
         const MatrixProduct m(d, k, n);
         layers.push_back(pyedge::make_conv_2d_layer(window_of(d), m.params));
+      } else if (kind == "depthwise_conv_2d") {
+        const MatrixProduct m(d, k, n);
+        layers.push_back(pyedge::make_depthwise_conv_2d_layer(window_of(d), m.params));
       } else if (kind == "pool_2d") {
         layers.push_back(pyedge::make_pool_2d_layer(window_of(d), d["average"].cast<bool>(),
                                                     d["activation_min"].cast<int32_t>(),
@@ -180,7 +183,7 @@ class NativeModel {
   // portable, so far).
   py::dict implementations() const {
     return py::dict(py::arg("fully_connected") = kernel_.fully_connected.name,
-                    py::arg("conv_2d") = "scalar",
+                    py::arg("conv_2d") = "scalar", py::arg("depthwise_conv_2d") = "scalar",
                     py::arg("quantize") = kernel_.quantize.name,
                     py::arg("softmax") = kernel_.softmax.name, py::arg("lookup_table") = "scalar",
                     py::arg("pool_2d") = "scalar");

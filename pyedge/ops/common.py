@@ -23,6 +23,15 @@ class Quantization:
     zero_point: int
 
 
+def legacy_scale(tensor: Tensor) -> tuple[float, int]:
+    """The (scale, zero_point) LiteRT's kernels read (TfLiteTensor.params): those of a tensor
+    with exactly one of each, else (0, 0) (per-channel or no quantization; GetLegacyQuantization
+    in LiteRT's subgraph.cc)."""
+    if tensor.scales.size == 1 and tensor.zero_points.size == 1:
+        return float(tensor.scales[0]), int(tensor.zero_points[0])
+    return 0.0, 0
+
+
 def int8_quantization(t: Tensor, problems: list[str]) -> Quantization | None:
     """The tensor's per-tensor int8 quantization; None (and the reason in problems) when it
     is not an int8 activation the native plan can run."""

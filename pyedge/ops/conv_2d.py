@@ -111,6 +111,39 @@ def nhwc_input(src: Tensor, depth: int, opcode: str, problems: list[str], fixed:
     return True
 
 
+def output_fits(window: Window, dst: Tensor, channels: int, opcode: str, problems: list[str]) -> bool:
+    """Whether the output tensor has the shape TFLite's Prepare gives it (else the reason)."""
+    if window.out_h < 1 or window.out_w < 1 or tuple(dst.shape[1:]) != (window.out_h, window.out_w,
+                                                                         channels):
+        problems.append(f"{opcode} '{dst.name}' output {dst.shape}, where TFLite computes "
+                        f"[{window.out_h}, {window.out_w}, {channels}]")
+        return False
+    return True
+
+
+def filter_window(op: Operator, src: Tensor, weights: Tensor, dst: Tensor, depth: int,
+                  problems: list[str], fixed: bool, channel_axis: int) -> Window | None:
+    """Where CONV_2D ([N, KH, KW, C] filter) or DEPTHWISE_CONV_2D ([1, KH, KW, N]) reads, with
+    N on `channel_axis`; None (and the reason) when it cannot run natively."""
+    options = window_options(op, op.opcode, problems)
+    if weights.type_name != "INT8" or weights.data is None or weights.data.ndim != 4:
+        problems.append(f"{op.opcode} filter '{weights.name}' is not constant int8 4-D "
+                        f"({weights.type_name} {weights.shape})")
+        return None
+    if not nhwc_input(src, depth, op.opcode, problems, fixed) or options is None:
+        return None
+    window = Window.of(src.shape, weights.data.shape[1:3], options)
+    channels = weights.data.shape[channel_axis]
+    return window if output_fits(window, dst, channels, op.opcode, problems) else None
+
+
+def refuse_bias_zero_point(op: Operator, bias: Tensor | None) -> None:
+    """Both convolutions' Prepare: a per-tensor bias zero point must be 0."""
+    if bias is not None and bias.zero_points.size == 1 and bias.zero_points[0] != 0:
+        raise InvalidModel(f"{op.opcode} bias '{bias.name}' has zero point {int(bias.zero_points[0])}, "
+                           "not 0 (TFLite refuses this model too)")
+
+
 @dataclass
 class Conv2DLayer:
     window: Window
@@ -198,38 +231,18 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
         raise InvalidModel(f"CONV_2D filter '{weights.name}' has zero point "
                            f"{int(weights.zero_points[weights.zero_points != 0][0])}, not 0 "
                            "(TFLite refuses this model too)")
-    if bias is not None and bias.zero_points.size == 1 and bias.zero_points[0] != 0:
-        raise InvalidModel(f"CONV_2D bias '{bias.name}' has zero point {int(bias.zero_points[0])}, "
-                           "not 0 (TFLite refuses this model too)")
-    options = window_options(op, "CONV_2D", problems)
+    refuse_bias_zero_point(op, bias)
     activation = fused_activation(op, problems)
     in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
-    if weights.type_name != "INT8" or weights.data is None or weights.data.ndim != 4:
-        problems.append(f"CONV_2D filter '{weights.name}' is not constant int8 [N, KH, KW, C] "
-                        f"({weights.type_name} {weights.shape})")
-        return None
-    if not nhwc_input(src, depth, "CONV_2D", problems, fixed) or options is None:
+    window = filter_window(op, src, weights, dst, depth, problems, fixed, channel_axis=0)
+    if window is None:
         return None
     n, kh, kw, c = weights.data.shape
     if src.shape[3] != c:  # TFLite also runs grouped convolutions (C a multiple of this)
         problems.append(f"CONV_2D '{dst.name}' with {src.shape[3]} input channels and a filter "
                         f"of {c} (a grouped convolution)")
         return None
-    window = Window.of(src.shape, (kh, kw), options)
-    if window.out_h < 1 or window.out_w < 1 or tuple(dst.shape[1:]) != (window.out_h, window.out_w, n):
-        problems.append(f"CONV_2D '{dst.name}' output {dst.shape}, where TFLite computes "
-                        f"[{window.out_h}, {window.out_w}, {n}]")
-        return None
     matrix = weights.data.reshape(n, kh * kw * c)
     matmul = matmul_layer("CONV_2D", dst.name, weights, matrix, bias, in_q, out_q, activation,
-                          problems, 1, n_problems)
-    if matmul is None:
-        return None
-    # Double rounding first shifts the accumulator left in int32 (an output scale below input x
-    # filter scale): where that could wrap, LiteRT's answer is its int32 arithmetic's, which
-    # the interpreter gives.
-    worst_acc = np.abs(matmul.bias.astype(np.int64)) + 255 * np.abs(matrix.astype(np.int64)).sum(axis=1)
-    if np.any(worst_acc << np.maximum(matmul.shift, 0) > 2**31 - 1):
-        problems.append(f"CONV_2D '{dst.name}': the accumulators shifted left could overflow int32")
-        return None
-    return Conv2DLayer(window, matmul)
+                          problems, 1, n_problems, double_rounding=True)
+    return None if matmul is None else Conv2DLayer(window, matmul)

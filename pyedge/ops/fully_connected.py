@@ -18,6 +18,7 @@ from .common import (
     activation_range,
     fused_activation,
     int8_quantization,
+    legacy_scale,
     matmul_operands,
 )
 
@@ -142,17 +143,20 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
 
 def matmul_layer(opcode: str, name: str, weights: Tensor, matrix: np.ndarray, bias: Tensor | None,
                  in_q: Quantization | None, out_q: Quantization | None, activation: str,
-                 problems: list[str], groups: int, n_problems: int) -> FullyConnectedLayer | None:
-    """The int8 matrix product of FULLY_CONNECTED and of CONV_2D (whose filter, [N, KH, KW, C],
-    is `matrix` [N, KH * KW * C]), as TFLite's Prepare sets it up for both: the weights' and
-    bias's checks, the per-channel multipliers, the overflow bound. None with the reason in
-    problems (also when the caller's checks added any since `n_problems`); InvalidModel where
-    TFLite refuses the model, whatever else is wrong."""
+                 problems: list[str], groups: int, n_problems: int, channel_axis: int = 0,
+                 double_rounding: bool = False) -> FullyConnectedLayer | None:
+    """The int8 matrix product of FULLY_CONNECTED, of CONV_2D (whose filter, [N, KH, KW, C],
+    is `matrix` [N, KH * KW * C]) and of DEPTHWISE_CONV_2D (filter [1, KH, KW, N], `matrix`
+    [N, KH * KW], its output channels on `channel_axis` 3), as TFLite's Prepare sets them up:
+    the weights' and bias's checks, the per-channel multipliers, the overflow bound. None with
+    the reason in problems (also when the caller's checks added any since `n_problems`);
+    InvalidModel where TFLite refuses the model, whatever else is wrong."""
     n, k = matrix.shape
     if k > MAX_INPUT_DEPTH:
         problems.append(f"{opcode} input depth {k} could overflow int32 accumulators")
     scales = weights.scales
-    if scales.size not in (1, n) or (scales.size == n and n > 1 and weights.quantized_dimension != 0):
+    if scales.size not in (1, n) or (scales.size == n and n > 1 and
+                                     weights.quantized_dimension != channel_axis):
         raise InvalidModel(f"weights '{weights.name}' have {scales.size} scales for {n} channels")
     if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
         raise InvalidModel(f"weights '{weights.name}' have invalid scales")
@@ -165,13 +169,15 @@ def matmul_layer(opcode: str, name: str, weights: Tensor, matrix: np.ndarray, bi
         bias_data = bias.data.reshape(n).astype(np.int32)
     if len(problems) > n_problems or in_q is None or out_q is None:
         return None
-    if bias is not None and bias.scales.size and scales.size == 1:
-        # TFLite's GetQuantizedConvolutionMultipler (per-tensor weights) refuses a bias scale
-        # further than 2 % of the output scale from input_scale * weight_scale, a float32
-        # product (in float64 a tiny output scale magnifies its rounding past 2 %).
-        product = float(np.float32(in_q.scale) * np.float32(scales[0]))
-        if abs(product - float(bias.scales[0])) / float(out_q.scale) > 0.02:
-            raise InvalidModel(f"bias '{bias.name}' scale {float(bias.scales[0]):g} is not input scale x "
+    if opcode == "FULLY_CONNECTED" and bias is not None and scales.size == 1:
+        # fully_connected.cc's Prepare (per-tensor weights; CONV_2D and DEPTHWISE_CONV_2D on
+        # int8 do not check, measured) calls GetQuantizedConvolutionMultipler: on the legacy
+        # scales (0 for a bias without exactly one), |input scale x weight scale, a double
+        # product, - bias scale| must be at most 2 % of the output scale.
+        product = float(in_q.scale) * float(scales[0])
+        bias_scale = legacy_scale(bias)[0]
+        if abs(product - bias_scale) / float(out_q.scale) > 0.02:
+            raise InvalidModel(f"bias '{bias.name}' scale {bias_scale:g} is not input scale x "
                                f"weight scale {product:g} (TFLite refuses this model too)")
     # As TFLite's Prepare: real multiplier = (double)input_scale * (double)weight_scale /
     # (double)output_scale, per channel, then QuantizeMultiplier.
@@ -186,6 +192,12 @@ def matmul_layer(opcode: str, name: str, weights: Tensor, matrix: np.ndarray, bi
             worst_acc, multiplier, shift).max() > 2**31 - 1 - 256:
         problems.append(f"{opcode} '{name}': int32 accumulators or requantized values "
                         "could overflow (bias or scales out of the usual range)")
+        return None
+    # Double rounding first shifts the accumulator left in int32 (an output scale below input x
+    # filter scale): where that could wrap, LiteRT's answer is its int32 arithmetic's, which
+    # the interpreter gives.
+    if double_rounding and np.any(worst_acc << np.maximum(shift, 0) > 2**31 - 1):
+        problems.append(f"{opcode} '{name}': the accumulators shifted left could overflow int32")
         return None
     return FullyConnectedLayer(
         name=name, weights=np.ascontiguousarray(matrix, dtype=np.int8), bias=bias_data,

@@ -18,8 +18,8 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from ..tflite_reader import POOL_OPCODES, Operator, Tensor
-from .common import Quantization, activation_range, fused_activation, int8_quantization
-from .conv_2d import Window, nhwc_input, window_options
+from .common import InvalidModel, Quantization, activation_range, fused_activation, int8_quantization
+from .conv_2d import Window, nhwc_input, output_fits, window_options
 
 OPCODES = POOL_OPCODES
 
@@ -96,6 +96,19 @@ class Pool2DLayer:
         return pool
 
 
+def _bounds(op: Operator, name: str, activation: str, out_q: Quantization,
+            problems: list[str]) -> tuple[int, int] | None:
+    """The fused activation's int8 bounds. Unlike the convolutions, LiteRT's pools compute them
+    at Eval and ignore a failure (pooling.cc): a bound that overflows int32 leaves them
+    uninitialized, and LiteRT's results undefined; such a pool runs on the interpreter."""
+    try:
+        return activation_range(activation, out_q)
+    except InvalidModel as error:
+        problems.append(f"{op.opcode} '{name}': {error.args[0].split(' (')[0]}; LiteRT runs it "
+                        "with uninitialized bounds (its results are undefined)")
+        return None
+
+
 def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
           fixed: bool) -> Pool2DLayer | None:
     """TFLite's Prepare for the 2-D pools (kernels/pooling.cc), or None with the reason."""
@@ -104,21 +117,18 @@ def build(op: Operator, tensors: list[Tensor], depth: int, problems: list[str],
     options = window_options(op, op.opcode, problems)
     activation = fused_activation(op, problems)
     in_q, out_q = int8_quantization(src, problems), int8_quantization(dst, problems)
+    bounds = None if out_q is None else _bounds(op, dst.name, activation, out_q, problems)
     if not nhwc_input(src, depth, op.opcode, problems, fixed) or options is None:
         return None
     if min(options["filter_h"], options["filter_w"]) < 1:
         problems.append(f"{op.opcode} with filter {options['filter_h']}x{options['filter_w']}")
         return None
     window = Window.of(src.shape, (options["filter_h"], options["filter_w"]), options)
-    if window.out_h < 1 or window.out_w < 1 or tuple(dst.shape[1:]) != (window.out_h, window.out_w,
-                                                                         window.channels):
-        problems.append(f"{op.opcode} '{dst.name}' output {dst.shape}, where TFLite computes "
-                        f"[{window.out_h}, {window.out_w}, {window.channels}]")
+    if not output_fits(window, dst, window.channels, op.opcode, problems):
         return None
-    if len(problems) > n_problems or in_q is None or out_q is None:
+    if len(problems) > n_problems or in_q is None or bounds is None:
         return None
-    layer = Pool2DLayer(dst.name, window, op.opcode == "AVERAGE_POOL_2D", out_q, activation,
-                        *activation_range(activation, out_q))
+    layer = Pool2DLayer(dst.name, window, op.opcode == "AVERAGE_POOL_2D", out_q, activation, *bounds)
     if layer._taps[1].min() == 0:  # LiteRT's average pool fails at invoke on an empty window
         problems.append(f"{op.opcode} '{dst.name}' has a window outside the image")
         return None

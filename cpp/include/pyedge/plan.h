@@ -48,6 +48,11 @@ struct Window {
 // the padding, which adds nothing, as TFLite's reference kernel skips those taps. Unlike
 // FULLY_CONNECTED it requantizes with double rounding, as LiteRT's reference CONV_2D does.
 std::unique_ptr<Layer> make_conv_2d_layer(const Window& window, const FullyConnectedParams& params);
+// DEPTHWISE_CONV_2D: `params` is the filter as a matrix [N][kernel_h * kernel_w], N a multiple
+// of the input channels; output channel n filters input channel n / (N / channels) over the
+// taps inside the image, requantized with double rounding, as LiteRT's reference kernel.
+std::unique_ptr<Layer> make_depthwise_conv_2d_layer(const Window& window,
+                                                    const FullyConnectedParams& params);
 // MAX_POOL_2D (average = false) and AVERAGE_POOL_2D over the window clipped to the image, as
 // TFLite's reference_integer_ops pooling: no requantization, then the activation's clamp.
 std::unique_ptr<Layer> make_pool_2d_layer(const Window& window, bool average,
