@@ -1,9 +1,10 @@
 """CNNs as the field writes them (Keras Conv1D sensor nets, Conv2D image nets, with max and
-average pooling), converted to full int8 by the TFLite converter: pyedge runs CONV_2D,
-MAX_POOL_2D and AVERAGE_POOL_2D natively, on every kernel this CPU has and on the NumPy
-reference, bit for bit with LiteRT's BUILTIN_REF. Strides, dilations, SAME padding with odd
-pixels (where a pool's window is clipped to the image), 1x1 convolutions, per-tensor and
-per-channel filters, int8 and float I/O. (The converter writes a dilated Keras convolution as
+average pooling, depthwise-separable keyword spotters), converted to full int8 by the TFLite
+converter: pyedge runs CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D and AVERAGE_POOL_2D natively,
+on every kernel this CPU has and on the NumPy reference, bit for bit with LiteRT's BUILTIN_REF.
+Strides, dilations, SAME padding with odd pixels (where a pool's window is clipped to the
+image), 1x1 convolutions, depth multipliers, per-tensor and per-channel filters, int8 and float
+I/O. (The converter writes a dilated Keras convolution as
 SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND, which runs on the interpreter.)
 """
 
@@ -52,7 +53,21 @@ MODELS = {
                                         L.Conv2D(8, 3, padding="same", activation="relu", use_bias=False),
                                         L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(12),
                                         L.Softmax()], (49, 10, 1)),
+    # A DS-CNN keyword spotter on 49x10 MFCCs: depthwise-separable blocks, a whole-map average.
+    "ds_cnn_keyword_spotter": lambda: ([L.Conv2D(8, (10, 4), strides=2, padding="same", activation="relu"),
+                                        L.DepthwiseConv2D(3, padding="same", activation="relu"),
+                                        L.Conv2D(8, 1, activation="relu"),
+                                        L.SeparableConv2D(8, 3, padding="same", activation="relu"),
+                                        L.AveragePooling2D((25, 5)), L.Flatten(), L.Dense(12),
+                                        L.Softmax()], (49, 10, 1)),
+    # Depth multipliers and strides, in 1-D (EXPAND_DIMS -> DEPTHWISE_CONV_2D -> RESHAPE).
+    "depthwise_1d_multiplier": lambda: ([L.Conv1D(4, 3),
+                                         L.DepthwiseConv1D(5, strides=2, depth_multiplier=2, padding="same",
+                                                           activation="relu6"),
+                                         L.SeparableConv1D(6, 3, depth_multiplier=3), L.Flatten(),
+                                         L.Dense(3)], (40, 3)),
 }
+WINDOW_OPS = {"Conv2D", "DepthwiseConv2D", "MaxPool2D", "AveragePool2D"}
 
 
 @pytest.fixture(scope="module", params=[(name, per_channel, int8_io) for name in MODELS
@@ -72,7 +87,6 @@ def test_cnn_runs_natively_bit_for_bit_with_litert(converted, kernel, monkeypatc
     monkeypatch.setenv("PYEDGE_KERNEL", kernel)
     model = pyedge.Model(content)
     assert model.backend.startswith("native"), model.backend
-    assert "conv_2d" in model.backend and "pool_2d" in model.backend
     if model.plan.float_input:
         y = model.predict(x)
         np.testing.assert_array_equal(y, litert_output(content, x, "BUILTIN_REF"), err_msg=name)
@@ -90,8 +104,10 @@ def test_reference_backend_and_every_intermediate_tensor_equal_litert(converted)
     rows = x if native.plan.float_input else pyedge.quantization.quantize(x, *native.input_quantization)
     np.testing.assert_array_equal(reference.predict(rows), native.predict(rows))
     np.testing.assert_array_equal(reference.predict(rows), litert_output(content, rows, "BUILTIN_REF"))
-    ops = [layer.describe()[0] for layer in native.plan.layers]
-    assert "Conv2D" in ops and ({"MaxPool2D", "AveragePool2D"} & set(ops)), ops
+    ops = {layer.describe()[0] for layer in native.plan.layers}
+    assert ops & WINDOW_OPS, ops
+    if "depthwise" in name or "ds_cnn" in name:
+        assert "DepthwiseConv2D" in ops, ops
 
 
 @pytest.mark.parametrize("layer, op", [

@@ -52,18 +52,19 @@ def build_model(case: Case) -> bytes:
                           zero_points=[case.output_q[1]])]
     buffers = [BufferSpec()]
     inputs = [0]
-    if case.op in ("FULLY_CONNECTED", "CONV_2D"):
+    if case.op in ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"):
         if case.weights_scales is None:
             scales, zero_points = [case.weights_q[0]], [case.weights_q[1]]
         else:
             scales, zero_points = list(case.weights_scales), [0] * len(case.weights_scales)
         tensors.append(TensorSpec("weights", "INT8", list(case.weights_shape), buffer=1,
-                                  scales=scales, zero_points=zero_points))
+                                  scales=scales, zero_points=zero_points,
+                                  quantized_dimension=case.channel_axis))
         buffers.append(BufferSpec(case.quantized_weights().tobytes()))
         inputs.append(2)
         if case.bias is not None:
             bias_scales = np.float32(case.input_q[0]) * np.float32(scales)
-            tensors.append(TensorSpec("bias", "INT32", [case.weights_shape[0]], buffer=2,
+            tensors.append(TensorSpec("bias", "INT32", [case.channels], buffer=2,
                                       scales=[float(b) for b in bias_scales],
                                       zero_points=[0] * len(scales)))
             buffers.append(BufferSpec(case.quantized_bias().tobytes()))
@@ -77,7 +78,8 @@ def build_model(case: Case) -> bytes:
         inputs.append(2)
     op = OperatorSpec(case.op, inputs, [1], activation=case.activation, beta=case.beta,
                       keep_num_dims=case.keep_num_dims, filter=case.filter, stride=case.stride,
-                      padding=case.padding,
+                      dilation=case.dilation, padding=case.padding,
+                      depth_multiplier=case.output_shape[-1] // case.input_shape[-1],
                       new_shape=None if case.options_shape is None else list(case.options_shape))
     return build(ModelSpec(tensors=tensors, buffers=buffers, operators=[op], inputs=[0], outputs=[1]))
 

@@ -4,7 +4,7 @@ Sources (read, not copied: only inputs, parameters and expected values are porte
 * "tflite": tensorflow/tensorflow tensorflow/lite/kernels/{fully_connected,activations,reshape,
   conv,pooling}_test.cc
 * "tflm": tensorflow/tflite-micro tensorflow/lite/micro/kernels/{fully_connected,softmax,
-  logistic,tanh,reshape,pooling}_test.cc
+  logistic,tanh,reshape,pooling,depthwise_conv}_test.cc
 
 Each case keeps the test's float inputs and how its harness quantizes them, the quantization
 parameters (TFLite's harness derives some from a float [min, max]: `min_max_params`), the
@@ -57,6 +57,7 @@ class Case:
     # CONV_2D and the pools: (height, width); the pools' filter
     filter: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
     padding: str = "VALID"
     # The installed LiteRT refuses the model at Prepare: pyedge must refuse it too.
     prepare_fails: bool = False
@@ -73,23 +74,33 @@ class Case:
         return rule(np.array(self.inputs, np.float32), *self.input_q).reshape(self.input_shape)
 
     @property
+    def channel_axis(self) -> int:
+        """The filter's output-channel axis: 3 for DEPTHWISE_CONV_2D's [1, KH, KW, N], else 0."""
+        return 3 if self.op == "DEPTHWISE_CONV_2D" else 0
+
+    @property
+    def channels(self) -> int:
+        return self.weights_shape[self.channel_axis]
+
+    @property
     def filter_scales(self) -> np.ndarray:
         """float32 [N]: each output channel's weight scale."""
-        scales = self.weights_scales or (self.weights_q[0],) * self.weights_shape[0]
+        scales = self.weights_scales or (self.weights_q[0],) * self.channels
         return np.array(scales, np.float32)
 
     def quantized_weights(self) -> np.ndarray:
         rule = tflite_quantize if self.source == "tflite" else tflm_quantize
-        w = np.array(self.weights, np.float32).reshape(self.weights_shape[0], -1)
+        w = np.moveaxis(np.array(self.weights, np.float32).reshape(self.weights_shape), self.channel_axis, 0)
         if self.weights_scales is None:
-            return rule(w, *self.weights_q).reshape(self.weights_shape)
-        # PerChannelSymmetricQuantizeAndPopulate: round(w / scale[channel]), zero point 0.
-        return rule(w / self.filter_scales[:, None], 1.0, 0).reshape(self.weights_shape)
+            q = rule(w, *self.weights_q)
+        else:  # PerChannelSymmetricQuantizeAndPopulate: round(w / scale[channel]), zero point 0.
+            q = rule(w / self.filter_scales.reshape(-1, *[1] * (w.ndim - 1)), 1.0, 0)
+        return np.moveaxis(q, 0, self.channel_axis)
 
     def quantized_bias(self) -> np.ndarray:
         # Both harnesses: scale input_scale * weights_scale (a float32 product), zero point 0.
         scale = np.float32(self.input_q[0]) * self.filter_scales
-        return np.round(np.array(self.bias, np.float32) / scale).astype(np.int32)
+        return _round_half_away(np.array(self.bias, np.float32) / scale).astype(np.int32)
 
 
 def min_max_params(f_min: float, f_max: float) -> tuple[float, int]:
@@ -606,4 +617,61 @@ POOLING += [
                (2, 2), 1.0, "RELU6"),
 ]
 
-CASES = FULLY_CONNECTED + CONV_2D + SOFTMAX + LOGISTIC + TANH + RESHAPE + POOLING
+# ---- DEPTHWISE_CONV_2D -------------------------------------------------------------------------
+
+
+def tflm_symmetric_scales(weights: tuple[float, ...], shape: tuple[int, ...]) -> tuple[float, ...]:
+    """TFLite Micro's SignedSymmetricPerChannelQuantize on axis 3: each channel's scale is
+    max(|min|, |max|) / 127 over its values (min and max start at 0), in float32."""
+    w = np.array(weights, np.float32).reshape(-1, shape[3])
+    peak = np.maximum(np.abs(np.minimum(w.min(axis=0), 0)), np.abs(np.maximum(w.max(axis=0), 0)))
+    return tuple(float(s) for s in peak.astype(np.float32) / np.float32(127))
+
+
+def _tflm_depthwise(test: str, input_shape: tuple[int, ...], inputs: tuple[float, ...],
+                    weights_shape: tuple[int, ...], weights: tuple[float, ...], bias: tuple[float, ...],
+                    output_shape: tuple[int, ...], golden: tuple[float, ...], input_q: tuple[float, int],
+                    output_q: tuple[float, int], per_channel: bool = True, weights_scale: float = 1.0,
+                    tolerance: float = 1, **options) -> Case:
+    """A TFLite Micro depthwise_conv_test.cc int8 case (VALID; its harness sets the depth
+    multiplier from the shapes): goldens quantized with the output's parameters, within
+    `tolerance` steps."""
+    scales = tflm_symmetric_scales(weights, weights_shape) if per_channel else None
+    return Case("tflm", "depthwise_conv_test.cc", test, "DEPTHWISE_CONV_2D", input_shape, output_shape,
+                input_q, output_q, inputs, golden, check="quantized", tolerance=tolerance,
+                weights=weights, weights_shape=weights_shape, weights_q=(weights_scale, 0),
+                weights_scales=scales, bias=bias, **options)
+
+
+_DW_IN = (1, 2, 7, 8, 3, 4, 9, 10, 5, 6, 11, 12)  # [1, 3, 2, 2]
+_DW_FILTER = (1, 2, 3, 4, -9, 10, -11, 12, 5, 6, 7, 8, 13, -14, 15, -16)  # [1, 2, 2, 4]
+_DW_GOLDEN = (71, -34, 99, -20, 91, -26, 127, -4)
+_DW_COMPARE_IN = (3, 2, 1, -1, -2, -3, 4, 3, 2, -2, -3, -4)  # [1, 2, 3, 2]
+_DW_COMPARE_FILTER = (1, 2, 3, 4, 3, 4, 5, 6, 7, 8, 5, 6, 3, 4, 1, 2)
+_DW_DILATED_IN = (1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4,
+                  1, 2, 3, 4, 5, 6, 2, 6, 2, 4, 4, 2, 3, 2, 6, 5, 1, 4, 1, 2, 1, 4, 6, 3)  # [1, 4, 6, 2]
+_DW_DILATED_GOLDEN = (15, 2, 88, -48, 25, 14, 72, 0, 61, -2, 56, 48,
+                      -4, 52, 12, 48, 11, 70, 63, 40, 51, -30, 41, 48)
+_DW_RELU6_FILTER = (0, 1, 8, -2, -1, 2, -10, 0, -1, 3, -18, 0, 0, 4, 20, -3)
+
+DEPTHWISE_CONV_2D = [
+    _tflm_depthwise("SimpleTestQuantizedPerChannel", (1, 3, 2, 2), _DW_IN, (1, 2, 2, 4), _DW_FILTER,
+                    (1, 2, 3, 4), (1, 2, 1, 4), _DW_GOLDEN, (0.5, 0), (1.0, 0)),
+    _tflm_depthwise("SimpleTestQuantizedPerChannelDepthMultiplier1", (1, 3, 2, 2), _DW_IN, (1, 2, 2, 2),
+                    _DW_FILTER[:8], (1, 2), (1, 2, 1, 2), (-103, 127, -128, 127), (1.0, 0), (1.0, 0)),
+    _tflm_depthwise("TestQuantizedPerChannelDepthMultiplier1Relu6", (1, 3, 2, 4), (1,) * 24,
+                    (1, 2, 2, 4), _DW_RELU6_FILTER, (1, 2, 3, 4), (1, 2, 1, 4), (0, 6, 3, 0, 0, 6, 3, 0),
+                    (0.023529, -128), (0.023529, -128), activation="RELU6"),
+    _tflm_depthwise("SimpleTestDilatedQuantizedPerChannel", (1, 4, 6, 2), _DW_DILATED_IN, (1, 2, 2, 4),
+                    _DW_FILTER, (1, 2, 3, 4), (1, 2, 3, 4), _DW_DILATED_GOLDEN, (0.5, 0), (1.0, 0),
+                    dilation=(2, 3)),
+    _tflm_depthwise("TestQuantizedPerChannelCompareWithFloat", (1, 2, 3, 2), _DW_COMPARE_IN, (1, 2, 2, 4),
+                    _DW_COMPARE_FILTER, (3, -2, 4, 6), (1, 1, 2, 4), (43, 48, 18, 22, 3, -4, -28, -36),
+                    (0.5, 0), (1.0, 0)),
+    # Per-tensor filter and bias, scales 1, exact (its tolerance 1e-5 on int8 values).
+    _tflm_depthwise("PerChannelBroadcastQuantizationParams", (1, 3, 2, 2), _DW_IN, (1, 2, 2, 4),
+                    _DW_FILTER, (1, 2, 3, 4), (1, 2, 1, 4), _DW_GOLDEN, (1.0, 0), (1.0, 0),
+                    per_channel=False, tolerance=0),
+]
+
+CASES = FULLY_CONNECTED + CONV_2D + DEPTHWISE_CONV_2D + SOFTMAX + LOGISTIC + TANH + RESHAPE + POOLING

@@ -1,4 +1,4 @@
-// CONV_2D and the 2-D pools at the C++ layer, on values TFLite's own kernel tests pin (ported
+// CONV_2D, DEPTHWISE_CONV_2D and the 2-D pools at the C++ layer, on values TFLite's own kernel tests pin (ported
 // as data; tests/test_tflite_kernel_cases.py runs the same cases through LiteRT and every
 // backend), and the double rounding that sets CONV_2D apart from FULLY_CONNECTED.
 #include <cstdio>
@@ -22,6 +22,24 @@ void expect(const char* what, const std::vector<int8_t>& got, const std::vector<
   std::printf(" (expected");
   for (int8_t v : want) std::printf(" %d", v);
   std::printf(")\n");
+}
+
+// The matrix-product fields of a conv layer, borrowing the vectors (which must outlive it).
+pyedge::FullyConnectedParams matmul(int k, int n, const std::vector<int8_t>& w,
+                                    const std::vector<int32_t>& bias,
+                                    const std::vector<int32_t>& multiplier,
+                                    const std::vector<int32_t>& shift, int32_t input_zero_point,
+                                    int32_t output_zero_point) {
+  pyedge::FullyConnectedParams p;
+  p.input_depth = k;
+  p.output_depth = n;
+  p.weights = w.data();
+  p.bias = bias.data();
+  p.multiplier = multiplier.data();
+  p.shift = shift.data();
+  p.input_zero_point = input_zero_point;
+  p.output_zero_point = output_zero_point;
+  return p;
 }
 
 std::vector<int8_t> run(const pyedge::Layer& layer, const std::vector<int8_t>& x) {
@@ -48,18 +66,27 @@ int main() {
     const std::vector<int8_t> x = {5, 3, 1, -3, -5, -7, 7, 5, 3, -5, -7, -9};
     const std::vector<int8_t> w = {1, 2, 3, 4, 3, 4, 5, 6, 4, 4, 3, 3, 2, 2, 1, 1};
     const std::vector<int32_t> bias = {6, -2}, multiplier = {half, half}, shift = {1, 2};
-    pyedge::FullyConnectedParams p;
-    p.input_depth = 8;
-    p.output_depth = 2;
-    p.weights = w.data();
-    p.bias = bias.data();
-    p.multiplier = multiplier.data();
-    p.shift = shift.data();
-    p.input_zero_point = -1;
-    p.output_zero_point = -1;
+    const auto p = matmul(8, 2, w, bias, multiplier, shift, -1, -1);
     const pyedge::Window window{2, 3, 2, 2, 2, 1, 1, 1, 1, 1, 2, 0, 0};
     expect("conv_test.cc SimplePerChannelTest", run(*pyedge::make_conv_2d_layer(window, p), x),
            {61, 127, -115, -93});
+  }
+
+  // tensorflow/lite/micro/kernels/depthwise_conv_test.cc, PerChannelBroadcastQuantizationParams:
+  // a [1, 3, 2, 2] image, a [1, 2, 2, 4] filter (depth multiplier 2), bias 1..4, every scale 1
+  // (multiplier 1.0), zero points 0, VALID, stride 1. The layer takes the filter as [N][taps].
+  {
+    const std::vector<int8_t> x = {1, 2, 7, 8, 3, 4, 9, 10, 5, 6, 11, 12};
+    const int8_t filter[] = {1, 2, 3, 4, -9, 10, -11, 12, 5, 6, 7, 8, 13, -14, 15, -16};
+    std::vector<int8_t> w(16);
+    for (int n = 0; n < 4; ++n)
+      for (int t = 0; t < 4; ++t) w[n * 4 + t] = filter[t * 4 + n];
+    const std::vector<int32_t> bias = {1, 2, 3, 4}, multiplier(4, half), shift(4, 1);
+    const auto p = matmul(4, 4, w, bias, multiplier, shift, 0, 0);
+    const pyedge::Window window{3, 2, 2, 2, 2, 1, 1, 1, 1, 2, 1, 0, 0};
+    expect("depthwise_conv_test.cc PerChannelBroadcastQuantizationParams",
+           run(*pyedge::make_depthwise_conv_2d_layer(window, p), x),
+           {71, -34, 99, -20, 91, -26, 127, -4});
   }
 
   // tensorflow/lite/micro/kernels/pooling_test.cc (scale 0.25 or 0.5, zero point 0):
