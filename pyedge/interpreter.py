@@ -161,6 +161,19 @@ def reference_softmax_may_abort(graph) -> str:
     return ""
 
 
+def builtin_kernels_crash_on(graph) -> str:
+    """Why LiteRT's builtin (optimized) kernels would crash the process on this model, '' when
+    they would not. Measured (tools/fuzz_models.py found it): an int8 DEPTHWISE_CONV_2D without
+    a bias segfaults there (its accumulator buffer is filled from the missing bias); the
+    reference kernel runs it."""
+    for op in graph.operators:
+        if (op.opcode == "DEPTHWISE_CONV_2D" and op.inputs and op.inputs[0] >= 0
+                and graph.tensors[op.inputs[0]].type_name == "INT8"
+                and (len(op.inputs) < 3 or op.inputs[2] < 0)):
+            return f"LiteRT's builtin DEPTHWISE_CONV_2D (operator {op.index}) crashes without a bias"
+    return ""
+
+
 def _check_tensor_bytes(interpreter, rows: int, constant_bytes: int) -> None:
     """The reader bounds the tensors' bytes by the shapes the file declares; the interpreter
     computes its own (a RESHAPE or a FULLY_CONNECTED can move a row's values into the batch

@@ -10,6 +10,7 @@ import numpy as np
 from ._inputs import as_batch, is_table, table_rows
 from .interpreter import (
     InterpreterBackend,
+    builtin_kernels_crash_on,
     find_interpreter,
     missing_interpreter_message,
     reference_softmax_may_abort,
@@ -159,6 +160,12 @@ class Model:
                                f"installed to run it instead: {missing_interpreter_message()}")
         module, interpreter_class = found
         may_abort = reference_softmax_may_abort(self.graph)
+        crashes = builtin_kernels_crash_on(self.graph) if may_abort else ""
+        if crashes:
+            # The builtin kernels would crash on every input, the reference ones on rows of
+            # ties (and on the load-time probe's zeros): a clear error instead of a dead process.
+            raise ValueError(f"{self.source}: {why_not_native}; LiteRT's kernels would end the "
+                             f"process on it: {may_abort}, and {crashes}")
         try:
             self._backend = InterpreterBackend(
                 self._content, interpreter_class, num_threads, fixed_batch(self._graph_input),

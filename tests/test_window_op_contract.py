@@ -7,12 +7,18 @@ LiteRT first; the first test keeps it measured.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from litert_reference import litert_interpreter, litert_output
 from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build
 
 import pyedge
+from pyedge.interpreter import builtin_kernels_crash_on
+from pyedge.tflite_reader import read_model
 
 IN_SCALE, WEIGHT_SCALE, OUT_SCALE = 0.5, 0.01, 0.05
 
@@ -20,7 +26,7 @@ IN_SCALE, WEIGHT_SCALE, OUT_SCALE = 0.5, 0.01, 0.05
 def one_op(opcode: str, filter_shape: list[int], *, bias_scale: float | None = IN_SCALE * WEIGHT_SCALE,
            filter_zero_point: int = 0, bias_zero_point: int = 0, depth_multiplier: int = 1,
            in_shape: tuple[int, ...] = (1, 4, 4, 2), out_scale: float = OUT_SCALE,
-           activation: str = "NONE") -> bytes:
+           activation: str = "NONE", with_bias: bool = True) -> bytes:
     """int8 x [-1, ...in_shape[1:]] -> opcode (VALID, stride 1) -> int8 y; the filter's output
     channels on axis 3 for DEPTHWISE_CONV_2D, else 0; bias_scale None: a bias without
     quantization."""
@@ -42,7 +48,8 @@ def one_op(opcode: str, filter_shape: list[int], *, bias_scale: float | None = I
                           zero_points=None if bias_scale is None else [bias_zero_point])]
     buffers = [BufferSpec(), BufferSpec(rng.integers(-127, 128, filter_shape).astype(np.int8).tobytes()),
                BufferSpec(rng.integers(-300, 300, channels).astype(np.int32).tobytes())]
-    op = OperatorSpec(opcode, [0, 2, 3], [1], depth_multiplier=depth_multiplier, activation=activation)
+    op = OperatorSpec(opcode, [0, 2, 3] if with_bias else [0, 2], [1],
+                      depth_multiplier=depth_multiplier, activation=activation)
     return build(ModelSpec(tensors=tensors, buffers=buffers, operators=[op], inputs=[0], outputs=[1]))
 
 
@@ -123,3 +130,25 @@ def test_runs_on_the_interpreter_with_the_reason(name: str) -> None:
     assert y.shape[0] == len(x)
     if "undefined" not in reason:  # LiteRT's own results for an unset bound vary
         np.testing.assert_array_equal(y, litert_output(content, x, "BUILTIN_REF"))
+
+
+
+def test_litert_builtin_depthwise_without_bias_crashes_and_pyedge_says_so(tmp_path) -> None:
+    # Measured (the fuzzer found it): LiteRT's builtin int8 DEPTHWISE_CONV_2D without a bias
+    # segfaults, its reference kernel runs it. pyedge runs it natively, and never gives it to
+    # the builtin kernels (pyedge/model.py: a ValueError instead, naming both causes).
+    content = one_op(*DW, with_bias=False)
+    path = tmp_path / "depthwise_without_bias.tflite"
+    path.write_bytes(content)
+    script = ("import sys; sys.path.insert(0, sys.argv[2]); from litert_reference import litert_interpreter; "
+              "i = litert_interpreter(open(sys.argv[1], 'rb').read(), sys.argv[3]); "
+              "i.allocate_tensors(); i.invoke()")
+    for kernels, crashes in (("BUILTIN_WITHOUT_DEFAULT_DELEGATES", True), ("BUILTIN_REF", False)):
+        run = subprocess.run([sys.executable, "-c", script, str(path), str(Path(__file__).parent), kernels],
+                             capture_output=True, timeout=120)
+        assert (run.returncode < 0) == crashes, (kernels, run.returncode, run.stderr[-500:])
+    assert "DEPTHWISE_CONV_2D (operator 0) crashes without a bias" in builtin_kernels_crash_on(
+        read_model(content))
+    x = x_rows(content)
+    np.testing.assert_array_equal(pyedge.Model(content, backend="native").predict(x),
+                                  litert_output(content, x, "BUILTIN_REF"))
