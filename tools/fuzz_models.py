@@ -560,7 +560,8 @@ def read_tensors(interpreter) -> dict[str, np.ndarray]:
 # -- comparing pyedge with it -------------------------------------------------------------------
 @dataclass
 class Outcome:
-    # "native", "fallback", "refused" (by LiteRT and pyedge alike), "error" (pyedge fails to
+    # "native", "fallback", "refused" (by LiteRT and pyedge alike), "unsafe" (pyedge refuses a
+    # model both of LiteRT's kernel sets could end the process on), "error" (pyedge fails to
     # load or run a model LiteRT runs)
     status: str
     kernels: list[str] = field(default_factory=list)  # native kernels compared
@@ -625,6 +626,8 @@ def check_model(content: bytes, batches: list[np.ndarray], kernels: list[str],
     try:
         auto = new_model(content, "auto", None)
     except ValueError as error:
+        if "kernels would end the process" in str(error) and unsafe_for_litert(content):
+            return Outcome("unsafe", rows=rows, detail=str(error))
         return Outcome("error", rows=rows, cause=f"refuses a model LiteRT runs: {normalized(str(error))}",
                        detail=str(error))
     except Exception as error:
@@ -767,6 +770,7 @@ class Stats:
     native: int = 0
     fallback: int = 0
     refused: int = 0
+    unsafe: int = 0
     error: int = 0
     per_kernel: dict[str, int] = field(default_factory=dict)
     native_ops: dict[str, int] = field(default_factory=dict)  # opcode -> models run natively
@@ -869,6 +873,17 @@ def softmax_rows_litert_may_abort_on(content: bytes) -> bool:
     from pyedge.tflite_reader import read_model
 
     return bool(reference_softmax_may_abort(read_model(content)))
+
+
+def unsafe_for_litert(content: bytes) -> bool:
+    """Whether pyedge's refusal "LiteRT's kernels would end the process" holds, checked from the
+    graph: its reference SOFTMAX may abort (rows of > 511 values) and its builtin kernels crash on
+    an op off the native path (pyedge/model.py; the fuzzer's rows need not hold the ties)."""
+    from pyedge.interpreter import builtin_kernels_crash_on, reference_softmax_may_abort
+    from pyedge.tflite_reader import read_model
+
+    graph = read_model(content)
+    return bool(reference_softmax_may_abort(graph) and builtin_kernels_crash_on(graph))
 
 
 def who_crashed(content: bytes) -> tuple[str, str]:
@@ -976,7 +991,7 @@ def handle_line(line: str, worker: Worker, stats: Stats, saver: Saver, step: int
 def progress(stats: Stats, elapsed: float) -> str:
     return (f"fuzz_models: {elapsed:5.0f} s  {stats.models} models ({stats.models / elapsed:.0f}/s), "
             f"native {stats.native}, fallback {stats.fallback}, refused by both {stats.refused}, "
-            f"pyedge fails {stats.error}, findings {stats.n_findings}")
+            f"unsafe for LiteRT {stats.unsafe}, pyedge fails {stats.error}, findings {stats.n_findings}")
 
 
 def summarize(stats: Stats, elapsed: float, args: argparse.Namespace) -> int:
@@ -995,7 +1010,8 @@ def summarize(stats: Stats, elapsed: float, args: argparse.Namespace) -> int:
     if args.stats:
         Path(args.stats).write_text(json.dumps({
             "models": stats.models, "rows": stats.rows, "native": stats.native,
-            "fallback": stats.fallback, "refused": stats.refused, "error": stats.error,
+            "fallback": stats.fallback, "refused": stats.refused, "unsafe": stats.unsafe,
+            "error": stats.error,
             "per_kernel": stats.per_kernel, "native_ops": stats.native_ops,
             "findings": {cause: len(r) for cause, r in stats.findings.items()}}, indent=1))
     print(f"fuzz_models: {stats.models} models, {stats.rows} rows, {len(stats.per_kernel)} kernels, "
