@@ -48,6 +48,7 @@ def _schema() -> SimpleNamespace:
                        "RESHAPE": tflite.BuiltinOptions.ReshapeOptions,
                        "CONV_2D": tflite.BuiltinOptions.Conv2DOptions,
                        "DEPTHWISE_CONV_2D": tflite.BuiltinOptions.DepthwiseConv2DOptions,
+                       "MEAN": tflite.BuiltinOptions.ReducerOptions,
                        **dict.fromkeys(POOL_OPCODES, tflite.BuiltinOptions.Pool2DOptions)})
 
 
@@ -342,6 +343,7 @@ _ABSENT_OPTIONS: dict[str, dict[str, object]] = {
     "FULLY_CONNECTED": {"activation": "NONE", "weights_format": 0, "keep_num_dims": False,
                         "asymmetric_quantize_inputs": False},
     "SOFTMAX": {"beta": 0.0},
+    "MEAN": {"keep_dims": False},
     "RESHAPE": {"new_shape": ()},  # a scalar, unless a shape tensor says otherwise
     "CONV_2D": {"padding": None, "stride_w": 0, "stride_h": 0, "activation": "NONE",
                 "dilation_w": 0, "dilation_h": 0},
@@ -366,6 +368,8 @@ def _options(op: Table, opcode: str) -> dict[str, object]:
         }
     if opcode == "SOFTMAX":
         return {"beta": float(table.scalar(0, "f32"))}  # SoftmaxOptions: beta 0
+    if opcode == "MEAN":
+        return {"keep_dims": bool(table.scalar(0, "bool"))}  # ReducerOptions: keep_dims 0
     if opcode == "RESHAPE":
         return {"new_shape": table.ints(0)}  # ReshapeOptions: new_shape 0
     if opcode == "CONV_2D":

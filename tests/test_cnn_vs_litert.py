@@ -66,6 +66,13 @@ MODELS = {
                                                            activation="relu6"),
                                          L.SeparableConv1D(6, 3, depth_multiplier=3), L.Flatten(),
                                          L.Dense(3)], (40, 3)),
+    # Global average pooling: MEAN over the time axis of [batch, steps, channels], and over
+    # both spatial axes of NHWC.
+    "conv1d_global_average": lambda: ([L.Conv1D(8, 5, activation="relu"), L.GlobalAveragePooling1D(),
+                                       L.Dense(4), L.Softmax()], (64, 3)),
+    "vision_global_average": lambda: ([L.Conv2D(6, 3, strides=2, activation="relu"),
+                                       L.DepthwiseConv2D(3, padding="same"), L.GlobalAveragePooling2D(),
+                                       L.Dense(3)], (16, 16, 2)),
 }
 WINDOW_OPS = {"Conv2D", "DepthwiseConv2D", "MaxPool2D", "AveragePool2D"}
 
@@ -108,10 +115,12 @@ def test_reference_backend_and_every_intermediate_tensor_equal_litert(converted)
     assert ops & WINDOW_OPS, ops
     if "depthwise" in name or "ds_cnn" in name:
         assert "DepthwiseConv2D" in ops, ops
+    if "global_average" in name:
+        assert "Mean" in ops, ops
 
 
 @pytest.mark.parametrize("layer, op", [
-    (L.GlobalAveragePooling1D(), "MEAN"),  # TFLite's MEAN, which the native plan does not run yet
+    (L.ZeroPadding1D(2), "PAD"),  # TFLite's PAD, which the native plan does not run yet
     (L.Conv1D(4, 3, dilation_rate=2), "SPACE_TO_BATCH_ND"),  # how the converter writes dilation
 ])
 def test_a_cnn_with_an_op_not_yet_native_runs_on_litert_with_the_reason(layer, op) -> None:

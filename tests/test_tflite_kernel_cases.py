@@ -76,7 +76,12 @@ def build_model(case: Case) -> bytes:
         tensors.append(TensorSpec("shape", "INT32", list(shape_shape), buffer=1))
         buffers.append(BufferSpec(np.array(case.new_shape, np.int32).tobytes()))
         inputs.append(2)
+    elif case.op == "MEAN":
+        tensors.append(TensorSpec("axis", "INT32", [len(case.axes)], buffer=1))
+        buffers.append(BufferSpec(np.array(case.axes, np.int32).tobytes()))
+        inputs.append(2)
     op = OperatorSpec(case.op, inputs, [1], activation=case.activation, beta=case.beta,
+                      keep_dims=case.keep_dims,
                       keep_num_dims=case.keep_num_dims, filter=case.filter, stride=case.stride,
                       dilation=case.dilation, padding=case.padding,
                       depth_multiplier=case.output_shape[-1] // case.input_shape[-1],

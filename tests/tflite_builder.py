@@ -55,6 +55,7 @@ class OperatorSpec:
     stride: tuple[int, int] = (1, 1)
     dilation: tuple[int, int] = (1, 1)  # CONV_2D, DEPTHWISE_CONV_2D
     depth_multiplier: int = 1  # DEPTHWISE_CONV_2D
+    keep_dims: bool = False  # MEAN
     filter: tuple[int, int] = (1, 1)  # the pools
 
 
@@ -285,6 +286,11 @@ def _operator(b: flatbuffers.Builder, op: OperatorSpec, opcode_index: int) -> in
             b, getattr(tflite.ActivationFunctionType, op.activation))
         options = tflite.Pool2DOptionsEnd(b)
         options_type = tflite.BuiltinOptions.Pool2DOptions
+    elif op.opcode == "MEAN":
+        tflite.ReducerOptionsStart(b)
+        tflite.ReducerOptionsAddKeepDims(b, op.keep_dims)
+        options = tflite.ReducerOptionsEnd(b)
+        options_type = tflite.BuiltinOptions.ReducerOptions
     elif op.opcode == "CALL_ONCE":
         tflite.CallOnceOptionsStart(b)
         tflite.CallOnceOptionsAddInitSubgraphIndex(b, op.init_subgraph)

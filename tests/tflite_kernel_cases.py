@@ -4,7 +4,7 @@ Sources (read, not copied: only inputs, parameters and expected values are porte
 * "tflite": tensorflow/tensorflow tensorflow/lite/kernels/{fully_connected,activations,reshape,
   conv,pooling}_test.cc
 * "tflm": tensorflow/tflite-micro tensorflow/lite/micro/kernels/{fully_connected,softmax,
-  logistic,tanh,reshape,pooling,depthwise_conv}_test.cc
+  logistic,tanh,reshape,pooling,depthwise_conv,reduce}_test.cc
 
 Each case keeps the test's float inputs and how its harness quantizes them, the quantization
 parameters (TFLite's harness derives some from a float [min, max]: `min_max_params`), the
@@ -59,6 +59,8 @@ class Case:
     stride: tuple[int, int] = (1, 1)
     dilation: tuple[int, int] = (1, 1)
     padding: str = "VALID"
+    axes: tuple[int, ...] = ()  # MEAN's axis tensor
+    keep_dims: bool = False  # MEAN
     # The installed LiteRT refuses the model at Prepare: pyedge must refuse it too.
     prepare_fails: bool = False
     # pyedge's plan is meant to run it (False: only through the interpreter, for now).
@@ -674,4 +676,32 @@ DEPTHWISE_CONV_2D = [
                     per_channel=False, tolerance=0),
 ]
 
-CASES = FULLY_CONNECTED + CONV_2D + DEPTHWISE_CONV_2D + SOFTMAX + LOGISTIC + TANH + RESHAPE + POOLING
+# ---- MEAN -------------------------------------------------------------------------------------
+
+
+def _tflm_mean(test: str, input_shape: tuple[int, ...], inputs: tuple[float, ...], axes: tuple[int, ...],
+               keep_dims: bool, golden: tuple[float, ...]) -> Case:
+    """A TFLite Micro reduce_test.cc int8 MEAN case: input and output scale 0.5, zero point 0,
+    goldens quantized with the output's parameters, within 1 step. TFLite Micro takes the output
+    shape as declared ([1, 2] for a keep_dims [2, 1]); the port declares the shape TFLite's
+    Prepare computes, of the same values."""
+    output_shape = tuple(1 if a in axes else d for a, d in enumerate(input_shape)) if keep_dims else \
+        tuple(d for a, d in enumerate(input_shape) if a not in axes)
+    return Case("tflm", "reduce_test.cc", test, "MEAN", input_shape, output_shape, (0.5, 0), (0.5, 0),
+                inputs, golden, check="quantized", tolerance=1, axes=axes, keep_dims=keep_dims)
+
+
+_MEAN_IN_8 = tuple(float(v) for v in range(1, 9))
+_MEAN_IN_24 = tuple(float(v) for v in range(1, 25))
+_MEAN_PRECISION_IN = (1.0, 24.0, 13.0, 3.0, 9.0, 17.0, 11.0, 36.0, 14.0, 19.0, 17.0, 22.0)
+MEAN = [
+    _tflm_mean("MeanInt82DKeepDims", (2, 4), _MEAN_IN_8, (1,), True, (2.5, 6.5)),
+    _tflm_mean("MeanInt83DKeepDims", (2, 2, 2), _MEAN_IN_8, (1, 2), True, (2.5, 6.5)),
+    _tflm_mean("MeanInt84DKeepDims", (2, 2, 3, 2), _MEAN_IN_24, (1, 2), True, (6, 7, 18, 19)),
+    _tflm_mean("MeanInt84DWithoutKeepDims", (2, 2, 3, 2), _MEAN_IN_24, (1, 2), False, (6, 7, 18, 19)),
+    _tflm_mean("MeanInt84DWithoutKeepDimsWithPrecision", (2, 2, 3, 1), _MEAN_PRECISION_IN, (1, 2), False,
+               (11.166667, 19.833334)),
+]
+
+CASES = (FULLY_CONNECTED + CONV_2D + DEPTHWISE_CONV_2D + SOFTMAX + LOGISTIC + TANH + RESHAPE + POOLING
+         + MEAN)

@@ -1,7 +1,7 @@
 """Differential fuzzing of whole models: random valid int8 .tflite files, pyedge against LiteRT.
 
 Each model is a chain QUANTIZE? -> (FULLY_CONNECTED | CONV_2D | DEPTHWISE_CONV_2D | MAX_POOL_2D |
-AVERAGE_POOL_2D | SOFTMAX | LOGISTIC | TANH | RESHAPE | RELU | RELU6 | RELU_N1_TO_1 | QUANTIZE
+AVERAGE_POOL_2D | MEAN | SOFTMAX | LOGISTIC | TANH | RESHAPE | RELU | RELU6 | RELU_N1_TO_1 | QUANTIZE
 int8 -> int8)* ->
 DEQUANTIZE? on int8 tensors of rank 2 to 4 (batch first, shape_signature -1; a window op's input
 reshaped to [-1, H, W, C]: kernels up to 5 and wider than the image, strides, dilations, SAME and
@@ -417,8 +417,32 @@ def add_pool_2d(w: Writer, rng: np.random.Generator, x: Node) -> Node:
                 stride=(sh, sw), filter=(kh, kw))
 
 
-OPS = {"FULLY_CONNECTED": 0.26, "CONV_2D": 0.09, "DEPTHWISE_CONV_2D": 0.07, "pool": 0.08,
-       "SOFTMAX": 0.12, "LOGISTIC": 0.08, "TANH": 0.08, "RESHAPE": 0.12, "requantize": 0.07, "foreign": 0.03}
+def add_mean(w: Writer, rng: np.random.Generator, x: Node) -> Node:
+    """MEAN over random axes of the row (negative and repeated ones too), keep_dims or not;
+    now and then over the batch axis (with keep_dims: the chain goes on), which the plan leaves
+    to the interpreter."""
+    rank = 1 + len(x.row)
+    axes = [a for a in range(1, rank) if rng.random() < 0.5] or [int(rng.integers(1, rank))]
+    keep = bool(rng.random() < 0.4)
+    if not keep and len(axes) == len(x.row):  # a rank-1 output would end the chain's rows
+        keep = len(axes) == 1
+        axes = axes if keep else axes[:-1]
+    if rng.random() < 0.03:
+        axes, keep = [0, *axes], True
+    written = [a - rank if rng.random() < 0.3 else a for a in axes] + \
+        ([axes[0]] if rng.random() < 0.1 else [])
+    row = tuple(1 if a + 1 in axes else d for a, d in enumerate(x.row)) if keep else \
+        tuple(d for a, d in enumerate(x.row) if a + 1 not in axes)
+    scale = x.scale * log_uniform(rng, 0.1, 10) if rng.random() < 0.8 else log_uniform(rng, 1e-6, 1e3)
+    zero_point = x.zero_point if rng.random() < 0.3 else random_zero_point(rng)
+    y = w.activation(1 if 0 in axes else x.lead, row, scale, zero_point)
+    axis = w.constant("axis", np.array(written, np.int32))
+    note = f"MEAN[axes {written} of {list(x.row)}{' keep_dims' if keep else ''}]"
+    return w.op("MEAN", [x.index, axis], y, note, keep_dims=keep)
+
+
+OPS = {"FULLY_CONNECTED": 0.25, "CONV_2D": 0.09, "DEPTHWISE_CONV_2D": 0.07, "pool": 0.07, "MEAN": 0.03,
+       "SOFTMAX": 0.12, "LOGISTIC": 0.08, "TANH": 0.08, "RESHAPE": 0.11, "requantize": 0.07, "foreign": 0.03}
 
 
 def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
@@ -431,6 +455,8 @@ def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
         return add_depthwise_conv_2d(w, rng, x)
     if opcode == "pool":
         return add_pool_2d(w, rng, x)
+    if opcode == "MEAN":
+        return add_mean(w, rng, x)
     if opcode == "SOFTMAX":
         return add_softmax(w, rng, x)
     if opcode == "RESHAPE":

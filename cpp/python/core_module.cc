@@ -96,6 +96,12 @@ class NativeModel {
         layers.push_back(pyedge::make_pool_2d_layer(window_of(d), d["average"].cast<bool>(),
                                                     d["activation_min"].cast<int32_t>(),
                                                     d["activation_max"].cast<int32_t>()));
+      } else if (kind == "mean") {
+        const auto output_of = array_of<int32_t>(d, "output_of", k);
+        const pyedge::MeanParams p{k, n, d["count"].cast<int>(), output_of.data(),
+                                   d["input_zero_point"].cast<int32_t>(), d["multiplier"].cast<int32_t>(),
+                                   d["shift"].cast<int32_t>(), d["output_zero_point"].cast<int32_t>()};
+        layers.push_back(pyedge::make_mean_layer(p));
       } else if (kind == "lookup_table") {
         layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
       } else if (kind == "softmax") {
@@ -179,14 +185,14 @@ class NativeModel {
   }
 
   const std::string& kernel() const { return kernel_.name; }
-  // The implementation each op runs with (lookup tables, CONV_2D and the pools have one,
+  // The implementation each op runs with (lookup tables, the convolutions, pools and MEAN have one,
   // portable, so far).
   py::dict implementations() const {
     return py::dict(py::arg("fully_connected") = kernel_.fully_connected.name,
                     py::arg("conv_2d") = "scalar", py::arg("depthwise_conv_2d") = "scalar",
                     py::arg("quantize") = kernel_.quantize.name,
                     py::arg("softmax") = kernel_.softmax.name, py::arg("lookup_table") = "scalar",
-                    py::arg("pool_2d") = "scalar");
+                    py::arg("pool_2d") = "scalar", py::arg("mean") = "scalar");
   }
   int num_threads() const { return plan_->num_threads(); }
 

@@ -1,4 +1,4 @@
-// CONV_2D, DEPTHWISE_CONV_2D and the 2-D pools at the C++ layer, on values TFLite's own kernel tests pin (ported
+// CONV_2D, DEPTHWISE_CONV_2D, the 2-D pools and MEAN at the C++ layer, on values TFLite's own kernel tests pin (ported
 // as data; tests/test_tflite_kernel_cases.py runs the same cases through LiteRT and every
 // backend), and the double rounding that sets CONV_2D apart from FULLY_CONNECTED.
 #include <cstdio>
@@ -42,9 +42,11 @@ pyedge::FullyConnectedParams matmul(int k, int n, const std::vector<int8_t>& w,
   return p;
 }
 
+// The layer over x, as many rows as x holds.
 std::vector<int8_t> run(const pyedge::Layer& layer, const std::vector<int8_t>& x) {
-  std::vector<int8_t> y(static_cast<size_t>(layer.output_depth()));
-  layer.run(x.data(), 1, y.data());
+  const int rows = static_cast<int>(x.size()) / layer.input_depth();
+  std::vector<int8_t> y(static_cast<size_t>(rows) * layer.output_depth());
+  layer.run(x.data(), rows, y.data());
   return y;
 }
 
@@ -100,6 +102,23 @@ int main() {
   expect("pooling_test.cc MaxPoolTestInt8ActRelu",
          run(*pyedge::make_pool_2d_layer(valid, false, 0, 127), {-3, -12, 4, 8, -6, -4, 20, 14}),
          {0, 20});
+
+  // tensorflow/lite/micro/kernels/reduce_test.cc (scales 0.5, zero points 0, axes 1 and 2):
+  // MeanInt84DKeepDims ([2, 2, 3, 2]: each output averages a channel's 6 values) and
+  // MeanInt84DWithoutKeepDimsWithPrecision ([2, 2, 3, 1]; golden 11.166667 and 19.833334 are
+  // 22.3 and 39.7 steps: LiteRT's double rounding gives 23 and 40). 1 / 6 folded in: the
+  // multiplier of 1.0 (2^30, shift 1) becomes 2^32 / 6 with shift -1.
+  {
+    const std::vector<int32_t> by_channel = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}, all(6, 0);
+    std::vector<int8_t> x(24);
+    for (int i = 0; i < 24; ++i) x[i] = static_cast<int8_t>(2 * (i + 1));
+    const pyedge::MeanParams per_channel{12, 2, 6, by_channel.data(), 0, 715827882, -1, 0};
+    expect("reduce_test.cc MeanInt84DKeepDims", run(*pyedge::make_mean_layer(per_channel), x),
+           {12, 14, 36, 38});
+    const pyedge::MeanParams whole{6, 1, 6, all.data(), 0, 715827882, -1, 0};
+    expect("reduce_test.cc MeanInt84DWithoutKeepDimsWithPrecision",
+           run(*pyedge::make_mean_layer(whole), {2, 48, 26, 6, 18, 34, 22, 72, 28, 38, 34, 44}), {23, 40});
+  }
 
   std::printf("test_conv_pool: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

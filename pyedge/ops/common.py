@@ -114,3 +114,19 @@ def activation_range(activation: str, out: Quantization) -> tuple[int, int]:
     if activation == "RELU_N1_TO_1":
         return max(-128, q(-1.0)), min(127, q(1.0))
     return -128, 127
+
+
+def batch_first(src: Tensor, depth: int, opcode: str, problems: list[str], fixed: bool,
+                rank: int | None = None) -> bool:
+    """Whether the op reads each batch row as one tensor of src.shape[1:] (of `rank` dimensions
+    with the batch, if given): the first dimension is the batch (for a dynamic batch, the -1 of
+    its shape signature: a reshape that moved the batch elsewhere would make another dimension
+    grow with it). Else the reason is in problems."""
+    signature = src.shape_signature or src.shape
+    if (rank is not None and len(src.shape) != rank) or len(src.shape) < 1 or \
+            int(np.prod(src.shape[1:])) != depth or \
+            (not fixed and (signature[0] != -1 or -1 in signature[1:])):
+        problems.append(f"{opcode} on input {src.shape} (signature {tuple(signature)}; "
+                        f"{depth} values per row)")
+        return False
+    return True

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import fixed_point
 from ..tflite_reader import Operator, Tensor
-from .common import InvalidModel, fused_activation, int8_quantization, matmul_operands
+from .common import InvalidModel, batch_first, fused_activation, int8_quantization, matmul_operands
 from .fully_connected import FullyConnectedLayer, matmul_layer
 
 OPCODES = ("CONV_2D",)
@@ -99,16 +99,8 @@ def window_options(op: Operator, opcode: str, problems: list[str]) -> dict | Non
 
 
 def nhwc_input(src: Tensor, depth: int, opcode: str, problems: list[str], fixed: bool) -> bool:
-    """Whether the op reads each batch row as one [H, W, C] image: a 4-D input whose first
-    dimension is the batch (for a dynamic batch, the -1 of its shape signature: a reshape that
-    moved the batch elsewhere would make H or W grow with it)."""
-    signature = src.shape_signature or src.shape
-    if len(src.shape) != 4 or int(np.prod(src.shape[1:])) != depth or (
-            not fixed and (signature[0] != -1 or -1 in signature[1:])):
-        problems.append(f"{opcode} on input {src.shape} (signature {tuple(signature)}; "
-                        f"{depth} values per row)")
-        return False
-    return True
+    """Whether the op reads each batch row as one [H, W, C] image (common.batch_first, 4-D)."""
+    return batch_first(src, depth, opcode, problems, fixed, rank=4)
 
 
 def output_fits(window: Window, dst: Tensor, channels: int, opcode: str, problems: list[str]) -> bool:

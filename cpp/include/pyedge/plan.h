@@ -58,6 +58,16 @@ std::unique_ptr<Layer> make_depthwise_conv_2d_layer(const Window& window,
 std::unique_ptr<Layer> make_pool_2d_layer(const Window& window, bool average,
                                           int32_t activation_min, int32_t activation_max);
 
+// MEAN over the reduced axes of a row: output_of[i] is the output input value i adds to (count
+// values each); the int32 sum minus input_zero_point * count is requantized with double
+// rounding by a multiplier with 1 / count folded in, as LiteRT's reference QuantizedMeanOrSum.
+struct MeanParams {
+  int input_depth, output_depth, count;
+  const int32_t* output_of;
+  int32_t input_zero_point, multiplier, shift, output_zero_point;
+};
+std::unique_ptr<Layer> make_mean_layer(const MeanParams& params);
+
 struct Quantization {
   float scale = 1.0f;
   int32_t zero_point = 0;
