@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import supported_kernels
-from litert_reference import litert_output
-from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build
 
 import pyedge
+
+pytest.importorskip("ai_edge_litert")
+from litert_reference import litert_output  # noqa: E402
+from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build  # noqa: E402
 
 
 def mean_model(shape: tuple[int, ...], axes: list[int], keep_dims: bool, input_q: tuple[float, int],
