@@ -73,6 +73,16 @@ MODELS = {
     "vision_global_average": lambda: ([L.Conv2D(6, 3, strides=2, activation="relu"),
                                        L.DepthwiseConv2D(3, padding="same"), L.GlobalAveragePooling2D(),
                                        L.Dense(3)], (16, 16, 2)),
+    # Explicit padding (PAD): Keras ZeroPadding1D and 2D. (The converter folds into the next
+    # convolution a ZeroPadding2D that equals its SAME padding, as MobileNet's ((0, 1), (0, 1))
+    # before a stride-2 depthwise does: this one, ((1, 1), (1, 1)), stays a PAD.)
+    "conv1d_zero_padding": lambda: ([L.Conv1D(6, 3, activation="relu"), L.ZeroPadding1D((2, 1)),
+                                     L.Conv1D(4, 3), L.Flatten(), L.Dense(3)], (20, 2)),
+    "mobilenet_like_pad": lambda: ([L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+                                    L.ZeroPadding2D(((1, 1), (1, 1))),
+                                    L.DepthwiseConv2D(3, strides=2, activation="relu6"),
+                                    L.Conv2D(12, 1, activation="relu6"), L.GlobalAveragePooling2D(),
+                                    L.Dense(4), L.Softmax()], (24, 24, 3)),
 }
 WINDOW_OPS = {"Conv2D", "DepthwiseConv2D", "MaxPool2D", "AveragePool2D"}
 
@@ -117,10 +127,12 @@ def test_reference_backend_and_every_intermediate_tensor_equal_litert(converted)
         assert "DepthwiseConv2D" in ops, ops
     if "global_average" in name:
         assert "Mean" in ops, ops
+    if name.endswith(("zero_padding", "_pad")):
+        assert "Pad" in ops, ops
 
 
 @pytest.mark.parametrize("layer, op", [
-    (L.ZeroPadding1D(2), "PAD"),  # TFLite's PAD, which the native plan does not run yet
+    (L.Cropping1D(2), "STRIDED_SLICE"),  # a slice of the data, which the native plan does not run yet
     (L.Conv1D(4, 3, dilation_rate=2), "SPACE_TO_BATCH_ND"),  # how the converter writes dilation
 ])
 def test_a_cnn_with_an_op_not_yet_native_runs_on_litert_with_the_reason(layer, op) -> None:

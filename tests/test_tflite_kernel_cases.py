@@ -7,7 +7,7 @@ one-operator int8-in, int8-out model (tests/tflite_builder.py), and:
 2. on every backend (NumPy reference, each native kernel this CPU supports, the interpreter)
    pyedge meets them too and its int8 output equals LiteRT's bit for bit; a case the plan
    cannot run yet must load with backend "auto" and equal LiteRT;
-3. a case LiteRT refuses at Prepare is a ValueError in pyedge.Model, on every backend.
+3. a case LiteRT refuses (at Prepare or its first invoke) is a ValueError in pyedge.Model, on every backend.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from conftest import supported_kernels
 from tflite_builder import BufferSpec, ModelSpec, OperatorSpec, TensorSpec, build
 from tflite_kernel_cases import (
     CASES,
+    PAD_A_GOLDEN,
+    PAD_B_GOLDEN_VALUED,
     SIGMOID_X,
     TANH_X,
     Case,
@@ -76,6 +78,16 @@ def build_model(case: Case) -> bytes:
         tensors.append(TensorSpec("shape", "INT32", list(shape_shape), buffer=1))
         buffers.append(BufferSpec(np.array(case.new_shape, np.int32).tobytes()))
         inputs.append(2)
+    elif case.op in ("PAD", "PADV2"):
+        tensors.append(TensorSpec("paddings", "INT32", [len(case.input_shape), 2], buffer=1))
+        buffers.append(BufferSpec(np.array(case.paddings, np.int32).tobytes()))
+        inputs.append(2)
+        if case.pad_value is not None:
+            scale, zero_point = case.pad_value_q or case.output_q
+            tensors.append(TensorSpec("pad_value", "INT8", [1], buffer=2, scales=[scale],
+                                      zero_points=[zero_point]))
+            buffers.append(BufferSpec(case.quantized_pad_value().tobytes()))
+            inputs.append(3)
     elif case.op == "MEAN":
         tensors.append(TensorSpec("axis", "INT32", [len(case.axes)], buffer=1))
         buffers.append(BufferSpec(np.array(case.axes, np.int32).tobytes()))
@@ -181,9 +193,11 @@ def test_pyedge_meets_expectations_and_equals_litert(case: Case, backend: str,
 
 
 @pytest.mark.parametrize("case", REFUSED, ids=[case.id for case in REFUSED])
-def test_litert_refuses_at_prepare(case: Case) -> None:
-    with pytest.raises(RuntimeError, match="failed to prepare"):
-        litert_interpreter(build_model(case)).allocate_tensors()
+def test_litert_refuses(case: Case) -> None:
+    with pytest.raises(RuntimeError, match="failed to (prepare|invoke)"):
+        interpreter = litert_interpreter(build_model(case))
+        interpreter.allocate_tensors()
+        interpreter.invoke()
 
 
 @pytest.mark.parametrize("backend", ["auto", "reference", "native", "interpreter"])
@@ -226,3 +240,7 @@ def test_generated_tables_match_the_tests_literals() -> None:
     assert min_max_params(-127, 128) == (1.0, -1)
     assert min_max_params(-1, 127 / 128) == (1 / 128, 0)
     assert min_max_params(-10, 10) == (float(np.float32(20 / 255)), 0)
+    # pad_test.cc's goldens of data sets A (pad 0) and B (pad -0.5), as written.
+    pads = {c.test: c for c in CASES if c.file == "pad_test.cc"}
+    assert pads["QuantizedPadOpTest.Int8SimpleConstTest"].expected == PAD_A_GOLDEN
+    assert pads["QuantizedPadV2OpTest.Int8AdvancedConstValuedTest"].expected == PAD_B_GOLDEN_VALUED

@@ -2,9 +2,9 @@
 
 Sources (read, not copied: only inputs, parameters and expected values are ported):
 * "tflite": tensorflow/tensorflow tensorflow/lite/kernels/{fully_connected,activations,reshape,
-  conv,pooling}_test.cc
+  conv,pooling,pad}_test.cc
 * "tflm": tensorflow/tflite-micro tensorflow/lite/micro/kernels/{fully_connected,softmax,
-  logistic,tanh,reshape,pooling,depthwise_conv,reduce}_test.cc
+  logistic,tanh,reshape,pooling,depthwise_conv,reduce,pad}_test.cc
 
 Each case keeps the test's float inputs and how its harness quantizes them, the quantization
 parameters (TFLite's harness derives some from a float [min, max]: `min_max_params`), the
@@ -61,7 +61,10 @@ class Case:
     padding: str = "VALID"
     axes: tuple[int, ...] = ()  # MEAN's axis tensor
     keep_dims: bool = False  # MEAN
-    # The installed LiteRT refuses the model at Prepare: pyedge must refuse it too.
+    paddings: tuple[int, ...] = ()  # PAD / PADV2's int32 [rank, 2], flattened
+    pad_value: float | None = None  # PADV2's constant value, quantized as the harness does
+    pad_value_q: tuple[float, int] | None = None  # its quantization (None: the output's)
+    # The installed LiteRT refuses the model at Prepare or its first invoke: pyedge must refuse it.
     prepare_fails: bool = False
     # pyedge's plan is meant to run it (False: only through the interpreter, for now).
     native: bool = True
@@ -74,6 +77,10 @@ class Case:
     def quantized_inputs(self) -> np.ndarray:
         rule = tflite_quantize if self.source == "tflite" else tflm_quantize
         return rule(np.array(self.inputs, np.float32), *self.input_q).reshape(self.input_shape)
+
+    def quantized_pad_value(self) -> np.ndarray:
+        rule = tflite_quantize if self.source == "tflite" else tflm_quantize
+        return rule(np.array([self.pad_value], np.float32), *(self.pad_value_q or self.output_q))
 
     @property
     def channel_axis(self) -> int:
@@ -703,5 +710,66 @@ MEAN = [
                (11.166667, 19.833334)),
 ]
 
+# ---- PAD, PADV2 -------------------------------------------------------------------------------
+
+# TFLite's QuantizedPadOpTest and QuantizedPadV2OpTest, int8: tensors declared over [-1, 1], the
+# output compared dequantized within (max - min) / 255 (DequantizedArrayNear). Only the models
+# with constant paddings: the *DynamicTest ones feed the paddings as a second graph input, which
+# pyedge's one-input predict does not take. PADV2's constant value is a graph input there too;
+# the port makes it a constant tensor of the same quantization and value.
+_PAD_A = ((1, 2, 2, 1), (1, 4, 4, 1), (-0.8, 0.2, 0.9, 0.7), (0, 0, 1, 1, 1, 1, 0, 0))
+_PAD_B = ((1, 2, 3, 1), (1, 4, 7, 1), (-0.8, 0.2, 0.9, 0.7, 0.1, -0.3), (0, 0, 0, 2, 1, 3, 0, 0))
+
+
+def _tflite_pad(test: str, data: tuple, golden: tuple[float, ...], pad_value: float | None = None) -> Case:
+    input_shape, output_shape, inputs, paddings = data
+    q = min_max_params(-1.0, 1.0)
+    return Case("tflite", "pad_test.cc", test, "PAD" if pad_value is None else "PADV2", input_shape,
+                output_shape, q, q, inputs, golden, tolerance=2.0 / 255.0, paddings=paddings,
+                pad_value=pad_value)
+
+
+def _padded(data: tuple, value: float) -> tuple[float, ...]:
+    input_shape, output_shape, inputs, paddings = data
+    out = np.full(output_shape, value)
+    inside = tuple(slice(b, b + d) for b, d in zip(paddings[::2], input_shape))
+    out[inside] = np.array(inputs).reshape(input_shape)
+    return tuple(float(v) for v in out.reshape(-1))
+
+
+# The goldens as the tests write them (test_generated_tables_match_the_tests_literals checks
+# _padded against these two).
+PAD_A_GOLDEN = (0, 0, 0, 0, 0, -0.8, 0.2, 0, 0, 0.9, 0.7, 0, 0, 0, 0, 0)
+PAD_B_GOLDEN_VALUED = (-0.5, -0.8, 0.2, 0.9, -0.5, -0.5, -0.5, -0.5, 0.7, 0.1, -0.3, -0.5, -0.5, -0.5,
+                       -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5)
+
+# TFLite Micro's pad_test.cc, int8: input [1, 2, 2, 1] = 1..4 at scale 1, zero point 0, padded on
+# the batch axis too (to [3, 2, 4, 1]): the plan leaves that to the interpreter. Goldens
+# quantized with the output's parameters, compared exactly.
+_TFLM_PAD = dict(input_shape=(1, 2, 2, 1), output_shape=(3, 2, 4, 1), input_q=(1.0, 0),
+                 inputs=(1.0, 2.0, 3.0, 4.0), paddings=(1, 1, 0, 0, 1, 1, 0, 0), check="quantized",
+                 tolerance=0, native=False)
+_TFLM_PAD_GOLDEN = (0,) * 9 + (1, 2, 0, 0, 3, 4) + (0,) * 9
+
+PAD = [
+    _tflite_pad("QuantizedPadOpTest.Int8SimpleConstTest", _PAD_A, _padded(_PAD_A, 0.0)),
+    _tflite_pad("QuantizedPadOpTest.Int8AdvancedConstTest", _PAD_B, _padded(_PAD_B, 0.0)),
+    _tflite_pad("QuantizedPadV2OpTest.Int8SimpleConstTest", _PAD_A, _padded(_PAD_A, 0.0), 0.0),
+    _tflite_pad("QuantizedPadV2OpTest.Int8AdvancedConstTest", _PAD_B, _padded(_PAD_B, 0.0), 0.0),
+    _tflite_pad("QuantizedPadV2OpTest.Int8SimpleConstValuedTest", _PAD_A, _padded(_PAD_A, -0.5), -0.5),
+    _tflite_pad("QuantizedPadV2OpTest.Int8AdvancedConstValuedTest", _PAD_B, _padded(_PAD_B, -0.5), -0.5),
+    Case("tflm", "pad_test.cc", "Test2DInt8", "PAD", output_q=(1.0, 0), expected=_TFLM_PAD_GOLDEN,
+         **_TFLM_PAD),
+    Case("tflm", "pad_test.cc", "Test2DInt8V2", "PADV2", output_q=(1.0, 0), pad_value=42.0,
+         pad_value_q=(1.0, 0), expected=tuple(42.0 if v == 0 else v for v in _TFLM_PAD_GOLDEN),
+         **_TFLM_PAD),
+    # "a different quantization space than input": LiteRT fails at its first invoke.
+    Case("tflm", "pad_test.cc", "Test2DInt8V2ExpectFailurePadValueQuantizationMismatch", "PADV2",
+         output_q=(1.0, 0), pad_value=42.0, pad_value_q=(0.5, 0), prepare_fails=True, **_TFLM_PAD),
+    # An output zero point of 129 "excludes zero": LiteRT fails at invoke.
+    Case("tflm", "pad_test.cc", "Test2DInt8ExpectFailureQuantizationRangeExcludesZero", "PAD",
+         output_q=(1.0, 129), prepare_fails=True, **_TFLM_PAD),
+]
+
 CASES = (FULLY_CONNECTED + CONV_2D + DEPTHWISE_CONV_2D + SOFTMAX + LOGISTIC + TANH + RESHAPE + POOLING
-         + MEAN)
+         + MEAN + PAD)

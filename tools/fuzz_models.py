@@ -1,8 +1,8 @@
 """Differential fuzzing of whole models: random valid int8 .tflite files, pyedge against LiteRT.
 
 Each model is a chain QUANTIZE? -> (FULLY_CONNECTED | CONV_2D | DEPTHWISE_CONV_2D | MAX_POOL_2D |
-AVERAGE_POOL_2D | MEAN | SOFTMAX | LOGISTIC | TANH | RESHAPE | RELU | RELU6 | RELU_N1_TO_1 | QUANTIZE
-int8 -> int8)* ->
+AVERAGE_POOL_2D | MEAN | PAD | PADV2 | SOFTMAX | LOGISTIC | TANH | RESHAPE | RELU | RELU6 |
+RELU_N1_TO_1 | QUANTIZE int8 -> int8)* ->
 DEQUANTIZE? on int8 tensors of rank 2 to 4 (batch first, shape_signature -1; a window op's input
 reshaped to [-1, H, W, C]: kernels up to 5 and wider than the image, strides, dilations, SAME and
 VALID padding), written with tests/tflite_builder.py, with odd sizes,
@@ -141,7 +141,8 @@ class Writer:
         self.spec.buffers.append(tb.BufferSpec(np.ascontiguousarray(array).tobytes()))
         index = len(self.spec.tensors)
         self.spec.tensors.append(tb.TensorSpec(
-            f"{kind}{index}", {np.int8: "INT8", np.int32: "INT32"}[array.dtype.type],
+            f"{kind}{index}", {np.int8: "INT8", np.int16: "INT16", np.int32: "INT32",
+                               np.int64: "INT64"}[array.dtype.type],
             list(array.shape), buffer=len(self.spec.buffers) - 1, scales=scales,
             zero_points=zero_points, quantized_dimension=quantized_dimension))
         return index
@@ -441,8 +442,36 @@ def add_mean(w: Writer, rng: np.random.Generator, x: Node) -> Node:
     return w.op("MEAN", [x.index, axis], y, note, keep_dims=keep)
 
 
-OPS = {"FULLY_CONNECTED": 0.25, "CONV_2D": 0.09, "DEPTHWISE_CONV_2D": 0.07, "pool": 0.07, "MEAN": 0.03,
-       "SOFTMAX": 0.12, "LOGISTIC": 0.08, "TANH": 0.08, "RESHAPE": 0.11, "requantize": 0.07, "foreign": 0.03}
+def add_pad(w: Writer, rng: np.random.Generator, x: Node) -> Node:
+    """PAD (or PADV2, with or without a constant) of 0 to 3 values on each side of random axes
+    of the row, paddings of any integer type; the output quantized as the input, as the
+    converter writes it, now and then not (the bytes are copied all the same); and now and then
+    a constant of another quantization, which LiteRT refuses."""
+    widths = [[int(v) for v in rng.integers(0, 4, 2)] if rng.random() < 0.6 else [0, 0] for _ in x.row]
+    row = tuple(d + b + a for d, (b, a) in zip(x.row, widths))
+    while math.prod(row) * x.lead > MAX_VALUES:
+        widths, row = [[0, 0] for _ in x.row], x.row
+    dtype = rng.choice([np.int32, np.int32, np.int64, np.int8, np.int16])
+    paddings = w.constant("paddings", np.array([[0, 0], *widths], dtype))
+    scale, zero_point = x.scale, x.zero_point
+    if rng.random() < 0.1:
+        scale, zero_point = log_uniform(rng, 1e-6, 1e3), random_zero_point(rng)
+    y = w.activation(x.lead, row, scale, zero_point)
+    inputs, opcode, what = [x.index, paddings], "PAD", ""
+    if rng.random() < 0.3:
+        opcode = "PADV2"
+        if rng.random() < 0.8:
+            q = (scale, zero_point) if rng.random() < 0.95 else (scale * 2, zero_point)
+            value = np.array([rng.integers(-128, 128)], np.int8)
+            inputs.append(w.constant("pad_value", value, [q[0]], [q[1]]))
+            what = f" with {int(value[0])}{'' if q[0] == scale else ' of another scale'}"
+    note = f"{opcode}[{widths} of {list(x.row)}{what}{' requantizes' if scale != x.scale else ''}]"
+    return w.op(opcode, inputs, y, note)
+
+
+OPS = {"FULLY_CONNECTED": 0.24, "CONV_2D": 0.09, "DEPTHWISE_CONV_2D": 0.07, "pool": 0.07, "MEAN": 0.03,
+       "PAD": 0.03, "SOFTMAX": 0.12, "LOGISTIC": 0.08, "TANH": 0.08, "RESHAPE": 0.10, "requantize": 0.06,
+       "foreign": 0.03}
 
 
 def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
@@ -457,6 +486,8 @@ def add_op(w: Writer, rng: np.random.Generator, x: Node) -> Node:
         return add_pool_2d(w, rng, x)
     if opcode == "MEAN":
         return add_mean(w, rng, x)
+    if opcode == "PAD":
+        return add_pad(w, rng, x)
     if opcode == "SOFTMAX":
         return add_softmax(w, rng, x)
     if opcode == "RESHAPE":

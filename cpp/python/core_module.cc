@@ -102,6 +102,9 @@ class NativeModel {
                                    d["input_zero_point"].cast<int32_t>(), d["multiplier"].cast<int32_t>(),
                                    d["shift"].cast<int32_t>(), d["output_zero_point"].cast<int32_t>()};
         layers.push_back(pyedge::make_mean_layer(p));
+      } else if (kind == "pad") {
+        layers.push_back(pyedge::make_pad_layer(array_of<int32_t>(d, "source", n).data(), k, n,
+                                                d["fill"].cast<int32_t>()));
       } else if (kind == "lookup_table") {
         layers.push_back(pyedge::make_lookup_table_layer(array_of<int8_t>(d, "table", 256).data(), n));
       } else if (kind == "softmax") {
@@ -192,7 +195,8 @@ class NativeModel {
                     py::arg("conv_2d") = "scalar", py::arg("depthwise_conv_2d") = "scalar",
                     py::arg("quantize") = kernel_.quantize.name,
                     py::arg("softmax") = kernel_.softmax.name, py::arg("lookup_table") = "scalar",
-                    py::arg("pool_2d") = "scalar", py::arg("mean") = "scalar");
+                    py::arg("pool_2d") = "scalar", py::arg("mean") = "scalar",
+                    py::arg("pad") = "scalar");
   }
   int num_threads() const { return plan_->num_threads(); }
 

@@ -1,4 +1,4 @@
-// CONV_2D, DEPTHWISE_CONV_2D, the 2-D pools and MEAN at the C++ layer, on values TFLite's own kernel tests pin (ported
+// CONV_2D, DEPTHWISE_CONV_2D, the 2-D pools, MEAN and PAD at the C++ layer, on values TFLite's own kernel tests pin (ported
 // as data; tests/test_tflite_kernel_cases.py runs the same cases through LiteRT and every
 // backend), and the double rounding that sets CONV_2D apart from FULLY_CONNECTED.
 #include <cstdio>
@@ -118,6 +118,23 @@ int main() {
     const pyedge::MeanParams whole{6, 1, 6, all.data(), 0, 715827882, -1, 0};
     expect("reduce_test.cc MeanInt84DWithoutKeepDimsWithPrecision",
            run(*pyedge::make_mean_layer(whole), {2, 48, 26, 6, 18, 34, 22, 72, 28, 38, 34, 44}), {23, 40});
+  }
+
+  // tensorflow/lite/kernels/pad_test.cc QuantizedPadV2OpTest.Int8SimpleConstValuedTest: [1, 2, 2, 1]
+  // {-0.8, 0.2, 0.9, 0.7} at scale 2/255 (zero point 0) is {-102, 25, 115, 89}, padded by one on
+  // each side of the 2x2 image with -0.5 (-64); two rows, to cover the row stride.
+  {
+    const int32_t source[16] = {-1, -1, -1, -1, -1, 0, 1, -1, -1, 2, 3, -1, -1, -1, -1, -1};
+    const std::vector<int8_t> fill(4, -64);
+    std::vector<int8_t> want = fill;
+    for (const std::vector<int8_t>& middle : {std::vector<int8_t>{-64, -102, 25, -64},
+                                              std::vector<int8_t>{-64, 115, 89, -64}})
+      want.insert(want.end(), middle.begin(), middle.end());
+    want.insert(want.end(), fill.begin(), fill.end());
+    const std::vector<int8_t> row = want;
+    want.insert(want.end(), row.begin(), row.end());  // the second row
+    expect("pad_test.cc Int8SimpleConstValuedTest",
+           run(*pyedge::make_pad_layer(source, 4, 16, -64), {-102, 25, 115, 89, -102, 25, 115, 89}), want);
   }
 
   std::printf("test_conv_pool: %d passed, %d failed\n", passed, failed);

@@ -12,7 +12,18 @@ docs/native-ops.md says what each op accepts.
 
 from __future__ import annotations
 
-from . import conv_2d, depthwise_conv_2d, fully_connected, lookup_table, mean, pool_2d, requantize, softmax
+from . import (
+    conv_2d,
+    depthwise_conv_2d,
+    fully_connected,
+    lookup_table,
+    mean,
+    pad,
+    pool_2d,
+    requantize,
+    softmax,
+)
 
-MODULES = (fully_connected, conv_2d, depthwise_conv_2d, pool_2d, mean, softmax, lookup_table, requantize)
+MODULES = (fully_connected, conv_2d, depthwise_conv_2d, pool_2d, mean, pad, softmax, lookup_table,
+           requantize)
 OPS = {opcode: module for module in MODULES for opcode in module.OPCODES}

@@ -67,6 +67,10 @@ struct MeanParams {
   int32_t input_zero_point, multiplier, shift, output_zero_point;
 };
 std::unique_ptr<Layer> make_mean_layer(const MeanParams& params);
+// PAD / PADV2: output value j is input value source[j], or `fill` where source[j] is -1; the
+// bytes are copied, never requantized, as LiteRT's kernels do.
+std::unique_ptr<Layer> make_pad_layer(const int32_t* source, int input_depth, int output_depth,
+                                      int32_t fill);
 
 struct Quantization {
   float scale = 1.0f;
